@@ -1,0 +1,121 @@
+"""The canonical preference record, its JSON-lines reader and writer, filtering and resampling.
+
+A record is one JSON object per line with the fields `id, source, prompt, chosen, rejected` and
+an optional `meta` object. The model input of a response is `prompt + response`: converters keep
+the separator (for example the trailing "Assistant: ") at the end of the prompt.
+"""
+
+import json
+from collections import Counter
+
+import numpy as np
+
+from more_lib.errors import DataError
+from more_lib.io import atomic_path
+
+REQUIRED_FIELDS = {"id": str, "source": str, "prompt": str, "chosen": str, "rejected": str}
+OPTIONAL_FIELDS = {"meta": dict}
+
+
+def record_problem(record):
+    """Return why `record` is not a canonical record, or None if it is one."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    for field, kind in REQUIRED_FIELDS.items():
+        if field not in record:
+            return f"missing field '{field}'"
+        if not isinstance(record[field], kind):
+            return f"field '{field}' must be a {kind.__name__}, got {type(record[field]).__name__}"
+    for field, kind in OPTIONAL_FIELDS.items():
+        if field in record and not isinstance(record[field], kind):
+            return f"field '{field}' must be an object, got {type(record[field]).__name__}"
+    unknown = set(record) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)
+    if unknown:
+        return f"unknown field(s) {sorted(unknown)}"
+    return None
+
+
+def validate_record(record, where):
+    """Raise a DataError naming `where` (file:line or split:row) if `record` is malformed."""
+    problem = record_problem(record)
+    if problem:
+        raise DataError(f"{where}: {problem}")
+    return record
+
+
+def drop_reason(record):
+    """Why a well-formed record carries no preference signal (None when it does)."""
+    if not record["chosen"].strip() or not record["rejected"].strip():
+        return "empty_response"
+    if record["chosen"].strip() == record["rejected"].strip():
+        return "identical_responses"
+    return None
+
+
+def keep_informative(records, dropped):
+    """Yield the records that carry a preference; count the others in `dropped` by reason."""
+    for record in records:
+        reason = drop_reason(record)
+        if reason:
+            dropped[reason] += 1
+        else:
+            yield record
+
+
+def read_records(path):
+    """Read and validate a canonical JSON-lines file; errors name the file and line."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+            records.append(validate_record(record, f"{path}:{lineno}"))
+    return records
+
+
+def write_records(records, path):
+    """Write records atomically as JSON lines with a stable key order (byte-identical reruns)."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for i, record in enumerate(records):
+            validate_record(record, f"record {i} for {path}")
+            f.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def check_unique_ids(records, where):
+    seen = Counter(r["id"] for r in records)
+    duplicates = [i for i, n in seen.items() if n > 1]
+    if duplicates:
+        raise DataError(f"{where}: duplicate id(s) {duplicates[:5]}")
+
+
+def resample(records, n, rng):
+    """Draw exactly `n` records with the numpy Generator `rng`.
+
+    A source with at least `n` records is sampled without replacement; a smaller source keeps
+    every original once and draws the remainder with replacement (so no pair is lost). Each
+    drawn record gets a unique id `<original id>~<draw>` and `meta.origin_id`.
+    """
+    if not records:
+        raise DataError("cannot resample an empty source")
+    available = len(records)
+    if available >= n:
+        picks = rng.choice(available, size=n, replace=False)
+    else:
+        extra = rng.choice(available, size=n - available, replace=True)
+        picks = rng.permutation(np.concatenate([np.arange(available), extra]))
+    drawn = []
+    for draw, index in enumerate(picks.tolist()):
+        original = records[index]
+        meta = dict(original.get("meta", {}), origin_id=original["id"])
+        drawn.append({**original, "id": f"{original['id']}~{draw}", "meta": meta})
+    summary = {
+        "n": n,
+        "originals": available,
+        "unique_originals_drawn": len(set(picks.tolist())),
+        "with_replacement": available < n,
+    }
+    return drawn, summary

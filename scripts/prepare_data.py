@@ -1,0 +1,29 @@
+"""Build the canonical train/test splits of one preference source and its report rows."""
+
+import argparse
+import json
+from pathlib import Path
+
+from more_lib import cli, data, io, prepare
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", required=True, help="source name (a key of `sources`)")
+    parser.add_argument("--spec", required=True, help="JSON: the source's config entry")
+    parser.add_argument("--world", required=True, help="JSON: the `synthetic` config block")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    args = parser.parse_args()
+    splits, report = prepare.prepare_source(
+        args.source, json.loads(args.spec), json.loads(args.world), args.seed
+    )
+    for split, records in splits.items():
+        data.write_records(records, args.out_dir / f"{split}.jsonl")
+    io.write_json(report, args.out_dir / "prepare.json")
+    for row in report:
+        print(f"{row['source']}/{row['split']}: read {row['rows_read']}, kept {row['kept']}, dropped {row['dropped']}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

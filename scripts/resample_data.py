@@ -1,0 +1,27 @@
+"""Draw exactly N pairs from one source's training split (with replacement when it is smaller)."""
+
+import argparse
+from pathlib import Path
+
+from more_lib import cli, data, io
+from more_lib.seeding import rng_for
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input", type=Path, required=True)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--summary", type=Path, required=True)
+    args = parser.parse_args()
+    records = data.read_records(args.input)
+    source = records[0]["source"] if records else args.input.parent.name
+    drawn, summary = data.resample(records, args.n, rng_for(args.seed, "resample", source))
+    data.write_records(drawn, args.output)
+    io.write_json({"source": source, **summary}, args.summary)
+    print(f"{source}: drew {args.n} from {summary['originals']} ({summary['unique_originals_drawn']} distinct)")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,46 @@
+# Config validation, wildcard constraints and the helpers the rules share.
+import json
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SOURCES = list(config["sources"])
+REPO = Path(workflow.basedir).parent
+SCRIPTS = REPO / "scripts"
+LIB = REPO / "more_lib"
+
+if any(s["kind"] == "synthetic" for s in config["sources"].values()) and "synthetic" not in config:
+    raise ValueError("config key 'synthetic' is required when a source has kind: synthetic")
+
+
+wildcard_constraints:
+    source="|".join(SOURCES),
+    n=r"\d+",
+
+
+def code(script, *modules):
+    """The script and library modules a rule runs: editing one of them reruns the rule."""
+    return [str(SCRIPTS / script), *(str(LIB / f"{m}.py") for m in modules)]
+
+
+def source_spec(wildcards):
+    return json.dumps(config["sources"][wildcards.source], sort_keys=True)
+
+
+def world_spec(wildcards):
+    """The synthetic world, for synthetic sources only (a hub source does not depend on it)."""
+    spec = config["sources"][wildcards.source]
+    return json.dumps(config["synthetic"] if spec["kind"] == "synthetic" else {}, sort_keys=True)
+
+
+def source_files(wildcards):
+    """Local files a source is read from, so that editing them reruns its preparation.
+    A hub id names no local file: its revision pins it instead."""
+    spec = config["sources"][wildcards.source]
+    paths = [spec[split] for split in ("train", "test") if spec["kind"] == "jsonl"]
+    if "path" in spec and Path(spec["path"]).is_dir():
+        paths += [str(p) for p in sorted(Path(spec["path"]).rglob("*")) if p.is_file()]
+    return paths

@@ -1,0 +1,91 @@
+# Data stage: canonical splits per source, the resampled training set, the report, the tokenizer.
+RESAMPLE_N = config["resample"]["n"]
+
+
+def data_targets():
+    targets = [
+        *expand("results/data/{source}/{split}.jsonl", source=SOURCES, split=["train", "test"]),
+        *expand("results/data/{source}/train.{n}.jsonl", source=SOURCES, n=RESAMPLE_N),
+        "results/data/report.csv",
+    ]
+    if "tokenizer" in config:
+        targets.append("results/tokenizer")
+    return targets
+
+
+rule data:
+    input:
+        data_targets(),
+
+
+rule prepare_source:
+    input:
+        source_files,
+        code=code("prepare_data.py", "prepare", "data", "synthetic", "converters"),
+    output:
+        train="results/data/{source}/train.jsonl",
+        test="results/data/{source}/test.jsonl",
+        report="results/data/{source}/prepare.json",
+    params:
+        spec=source_spec,
+        world=world_spec,
+        seed=config["seed"],
+    log:
+        "results/logs/prepare_source/{source}.log",
+    benchmark:
+        "results/benchmarks/prepare_source/{source}.tsv"
+    shell:
+        "python {SCRIPTS}/prepare_data.py --source {wildcards.source} --spec {params.spec:q}"
+        " --world {params.world:q} --seed {params.seed} --out-dir $(dirname {output.train})"
+        " > {log} 2>&1"
+
+
+rule resample_source:
+    input:
+        train="results/data/{source}/train.jsonl",
+        code=code("resample_data.py", "data"),
+    output:
+        records="results/data/{source}/train.{n}.jsonl",
+        summary="results/data/{source}/train.{n}.json",
+    params:
+        seed=config["seed"],
+    log:
+        "results/logs/resample_source/{source}.{n}.log",
+    benchmark:
+        "results/benchmarks/resample_source/{source}.{n}.tsv"
+    shell:
+        "python {SCRIPTS}/resample_data.py --input {input.train} --n {wildcards.n}"
+        " --seed {params.seed} --output {output.records} --summary {output.summary} > {log} 2>&1"
+
+
+rule data_report:
+    input:
+        prepared=expand("results/data/{source}/prepare.json", source=SOURCES),
+        resampled=expand("results/data/{source}/train.{n}.json", source=SOURCES, n=RESAMPLE_N),
+        code=code("data_report.py", "prepare"),
+    output:
+        "results/data/report.csv",
+    log:
+        "results/logs/data_report.log",
+    benchmark:
+        "results/benchmarks/data_report.tsv"
+    shell:
+        "python {SCRIPTS}/data_report.py --prepared {input.prepared}"
+        " --resampled {input.resampled} --output {output} > {log} 2>&1"
+
+
+rule build_tokenizer:
+    input:
+        corpus=expand("results/data/{source}/train.jsonl", source=SOURCES),
+        code=code("build_tokenizer.py", "models"),
+    output:
+        directory("results/tokenizer"),
+    params:
+        min_frequency=config.get("tokenizer", {}).get("min_frequency", 1),
+    log:
+        "results/logs/build_tokenizer.log",
+    benchmark:
+        "results/benchmarks/build_tokenizer.tsv"
+    shell:
+        "python {SCRIPTS}/build_tokenizer.py --inputs {input.corpus}"
+        " --min-frequency {params.min_frequency} --output-dir {output} > {log} 2>&1"
