@@ -83,6 +83,9 @@ def report_table(prepare_rows, resample_summaries):
             "with_replacement": summary["with_replacement"],
         })
     table = pd.DataFrame(rows)
+    prepared = table["split"] != "train_resampled"
     dropped_columns = sorted(c for c in table.columns if c.startswith("dropped_"))
-    table[dropped_columns] = table[dropped_columns].fillna(0).astype(int)
+    table.loc[prepared, dropped_columns] = table.loc[prepared, dropped_columns].fillna(0)
+    integer_columns = [*dropped_columns, "unique_originals_drawn"]
+    table[integer_columns] = table[integer_columns].astype("Int64")
     return table

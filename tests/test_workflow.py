@@ -1,0 +1,109 @@
+"""Real Snakemake runs of the workflow on tiny configs, each in its own working directory."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "config" / "config.yaml"
+SMOKE = REPO / "config" / "smoke.yaml"
+PAPER = REPO / "config" / "paper.yaml"
+SOURCES = ["helpful", "harmless", "oasst1", "webgpt", "summ"]
+
+
+def snakemake(workdir, *args, check=True):
+    """Run snakemake on the repository's workflow with `workdir` as its working directory."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
+               "--directory", str(workdir), "--cores", "2", *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake failed ({result.returncode}):\n{output[-6000:]}")
+    return result.returncode, output
+
+
+def data_files(workdir):
+    root = workdir / "results" / "data"
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The whole DAG once on the smoke config (every target that exists)."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    _, output = snakemake(workdir, "--configfile", DEFAULT, SMOKE)
+    return workdir, output
+
+
+def test_smoke_config_builds_every_data_artifact(smoke_run):
+    workdir, _ = smoke_run
+    for source in SOURCES:
+        for name in ["train.jsonl", "test.jsonl", "train.40.jsonl", "train.40.json", "prepare.json"]:
+            assert (workdir / "results" / "data" / source / name).stat().st_size > 0
+        assert len((workdir / "results" / "data" / source / "train.40.jsonl").read_text().splitlines()) == 40
+    report = pd.read_csv(workdir / "results" / "data" / "report.csv")
+    assert set(report["source"]) == set(SOURCES)
+    prepared = report[report["split"].isin(["train", "test"])]
+    assert (prepared["rows_read"] == prepared["kept"] + prepared["dropped_total"]).all()
+    resampled = report[report["split"] == "train_resampled"].set_index("source")
+    assert resampled.loc["summ", "rows_read"] == 80 and not resampled.loc["summ", "with_replacement"]
+    assert resampled.loc["webgpt", "rows_read"] == 25 and resampled.loc["webgpt", "with_replacement"]
+    assert (workdir / "results" / "tokenizer" / "tokenizer.json").exists()
+    assert (workdir / "results" / "logs" / "prepare_source" / "helpful.log").exists()
+    assert (workdir / "results" / "benchmarks" / "data_report.tsv").exists()
+
+
+def test_second_run_does_nothing(smoke_run):
+    workdir, _ = smoke_run
+    _, output = snakemake(workdir, "--configfile", DEFAULT, SMOKE)
+    assert "Nothing to be done" in output
+
+
+def test_same_seed_gives_byte_identical_data(smoke_run, tmp_path):
+    workdir, _ = smoke_run
+    snakemake(tmp_path, "data", "--configfile", DEFAULT, SMOKE)
+    first, second = data_files(workdir), data_files(tmp_path)
+    assert first.keys() == second.keys() and len(first) == 5 * 5 + 1
+    assert first == second
+
+
+def test_another_seed_gives_other_data(smoke_run, tmp_path):
+    workdir, _ = smoke_run
+    snakemake(tmp_path, "data", "--config", "seed=7", "--configfile", DEFAULT, SMOKE)
+    name = Path("helpful") / "train.jsonl"
+    assert data_files(workdir)[name] != data_files(tmp_path)[name]
+
+
+def test_paper_config_dry_run_lists_the_paper_data_jobs(tmp_path):
+    _, output = snakemake(tmp_path, "-n", "--configfile", PAPER)
+    assert "prepare_source        5" in output or "prepare_source  " in output
+    for source in SOURCES:
+        assert f"results/data/{source}/train.40000.jsonl" in output
+    assert "build_tokenizer" not in output  # the paper world uses each base model's tokenizer
+
+
+def test_config_with_a_wrong_type_fails_before_any_job_naming_the_key(tmp_path):
+    code, output = snakemake(tmp_path, "--configfile", DEFAULT, "--config", "resample={n: lots}", check=False)
+    assert code != 0
+    assert "'lots' is not of type 'integer'" in output and "['resample']['n']" in output
+    assert not (tmp_path / "results").exists()
+
+
+def test_malformed_line_fails_naming_file_and_line(tmp_path):
+    good = '{"id": "a", "source": "s", "prompt": "p ", "chosen": "yes", "rejected": "no"}'
+    (tmp_path / "train.jsonl").write_text(good + "\n" + good.replace('"a"', '"b"')[:-1] + "\n")
+    (tmp_path / "test.jsonl").write_text(good + "\n")
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "seed: 1\nresample: {n: 4}\n"
+        f"sources:\n  mine: {{kind: jsonl, train: {tmp_path / 'train.jsonl'}, test: {tmp_path / 'test.jsonl'}}}\n"
+    )
+    code, output = snakemake(tmp_path, "--configfile", config, check=False)
+    assert code != 0
+    assert f"error: {tmp_path / 'train.jsonl'}:2: malformed JSON" in output
+    assert "Traceback" not in output
