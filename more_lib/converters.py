@@ -9,14 +9,13 @@ DataError naming the source, the hub split and the row. Empty or identical respo
 
 import math
 import os
-import zlib
 from collections import Counter
 
 import datasets
-import numpy as np
 
 from more_lib.data import keep_informative
 from more_lib.errors import ConfigError, DataError
+from more_lib.seeding import rng_for
 
 HH_ASSISTANT = "\n\nAssistant: "
 HH_HUMAN = "\n\nHuman: "
@@ -43,7 +42,8 @@ def load_split(name, spec, split):
     options = {key: spec[key] for key in ("data_dir", "revision") if spec.get(key)}
     try:
         return datasets.load_dataset(path, split=split, **options)
-    except Exception as err:  # any library or network failure becomes one actionable line
+    # datasets, fsspec, pyarrow and the hub client raise many unrelated types; each becomes one line
+    except Exception as err:  # noqa: BLE001
         shown = ", ".join([f"{key}={value!r}" for key, value in options.items()] + [f"split={split!r}"])
         reason = (str(err).strip().splitlines() or [""])[0][:300]
         raise DataError(
@@ -77,23 +77,11 @@ def _field(row, dotted, kinds, where):
     return value
 
 
-def _rng(seed, name):
-    # crc32, not hash(): Python salts str hashes per process
-    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
-
-
 def _splits(name, spec, kind):
     splits = {**DEFAULT_SPLITS[kind], **(spec.get("splits") or {})}
     if set(splits) != {"train", "test"}:
         raise ConfigError(f"sources.{name}.splits: expected keys train and test, got {sorted(splits)}")
     return splits
-
-
-def _choice(name, spec, key, options):
-    value = spec.get(key, options[0])
-    if value not in options:
-        raise ConfigError(f"sources.{name}.{key}: expected one of {list(options)}, got {value!r}")
-    return value
 
 
 def _record(name, record_id, prompt, chosen, rejected, meta):
@@ -155,12 +143,8 @@ def convert_oasst1(name, spec, seed):
     prompts (prompter messages with at least one surviving assistant reply); "tied_rank"
     (all_pairs only) counts pairs.
     """
-    pairs = _choice(name, spec, "pairs", ("best_vs_worst", "all_pairs"))
-    languages = spec.get("languages")
-    if languages is not None and not (
-        isinstance(languages, list) and all(isinstance(code, str) for code in languages)
-    ):
-        raise ConfigError(f"sources.{name}.languages: expected a list of language codes or null")
+    # the config schema checks the values of the keys
+    pairs, languages = spec.get("pairs", "best_vs_worst"), spec.get("languages")
     return {split: _oasst_split(name, spec, hub_split, pairs, languages)
             for split, hub_split in _splits(name, spec, "oasst1").items()}
 
@@ -220,7 +204,7 @@ def _oasst_split(name, spec, hub_split, pairs, languages):
             continue
         kept[message["message_id"]] = message
         if message["role"] == "assistant":
-            # dicts keep insertion order, so prompts come out in hub row order
+            # dicts keep insertion order: prompts come out in the hub order of their first reply
             replies.setdefault(message["parent_id"], []).append(message)
     records = []
     for parent_id, candidates in replies.items():
@@ -263,14 +247,12 @@ def convert_webgpt(name, spec, seed):
     rows_read and "tie" count hub rows assigned to the split.
     """
     fraction = spec.get("test_fraction", 0.05)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise ConfigError(f"sources.{name}.test_fraction: expected a number in (0, 1), got {fraction!r}")
     hub_split = spec.get("split", "train")
     rows = _rows(name, spec, hub_split, ["question", "answer_0", "answer_1", "score_0", "score_1"])
     pairs = [_webgpt_pair(name, hub_split, i, row) for i, row in enumerate(rows)]
     # sorted ids, not row order: the split depends only on the seed and the set of questions
     questions = sorted({question_id for question_id, _ in pairs})
-    order = _rng(seed, name).permutation(len(questions))
+    order = rng_for(seed, name).permutation(len(questions))
     test_questions = {questions[k] for k in order[: round(fraction * len(questions))]}
     results = {split: _result(0, [], Counter()) for split in ("train", "test")}
     for question_id, record in pairs:
@@ -313,9 +295,6 @@ def convert_summ(name, spec, seed):
     "identical_responses" so that exactly `test_size` usable pairs remain.
     """
     test_size = spec.get("test_size", 2000)
-    if test_size is not None and (isinstance(test_size, bool) or not isinstance(test_size, int)
-                                  or test_size < 1):
-        raise ConfigError(f"sources.{name}.test_size: expected a positive integer or null")
     results = {}
     for split, hub_split in _splits(name, spec, "summ").items():
         rows = _rows(name, spec, hub_split, ["info", "summaries", "choice", "batch"])
@@ -324,7 +303,7 @@ def convert_summ(name, spec, seed):
         if split == "test" and test_size is not None:
             records = list(keep_informative(records, dropped))
             if len(records) > test_size:
-                picks = _rng(seed, name).choice(len(records), size=test_size, replace=False)
+                picks = rng_for(seed, name).choice(len(records), size=test_size, replace=False)
                 dropped["not_sampled"] = len(records) - test_size
                 records = [records[k] for k in sorted(picks.tolist())]
         results[split] = _result(len(rows), records, dropped)

@@ -70,7 +70,6 @@ def report_table(prepare_rows, resample_summaries):
         dropped = row["dropped"]
         rows.append({
             **{k: row[k] for k in ("source", "split", "kind", "rows_read", "kept")},
-            "dropped_total": sum(dropped.values()),
             **{f"dropped_{reason}": n for reason, n in dropped.items()},
         })
     for source, summary in resample_summaries.items():

@@ -1,10 +1,11 @@
-"""Shared test set-up: no test may touch a hub, and caches stay inside the test's temp dirs."""
+"""Shared test set-up: no test may touch a hub, and Hugging Face caches stay in a temp folder.
 
-import pytest
+Set at import time, before any test module imports `datasets` (which reads them once), and
+inherited by the Snakemake subprocesses the workflow tests start."""
 
+import os
+import tempfile
 
-@pytest.fixture(autouse=True)
-def offline_hub(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path_factory.getbasetemp() / "hf_home"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="more-tests-hf-")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.hub_fixtures import build_hub_mirror
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "config" / "config.yaml"
 SMOKE = REPO / "config" / "smoke.yaml"
@@ -20,7 +22,7 @@ def snakemake(workdir, *args, check=True):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
                "--directory", str(workdir), "--cores", "2", *args]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr
     if check and result.returncode != 0:
         pytest.fail(f"snakemake failed ({result.returncode}):\n{output[-6000:]}")
@@ -49,7 +51,7 @@ def test_smoke_config_builds_every_data_artifact(smoke_run):
     report = pd.read_csv(workdir / "results" / "data" / "report.csv")
     assert set(report["source"]) == set(SOURCES)
     prepared = report[report["split"].isin(["train", "test"])]
-    assert (prepared["rows_read"] == prepared["kept"] + prepared["dropped_total"]).all()
+    assert (prepared["rows_read"] == prepared["kept"]).all()  # the synthetic world drops nothing
     resampled = report[report["split"] == "train_resampled"].set_index("source")
     assert resampled.loc["summ", "rows_read"] == 80 and not resampled.loc["summ", "with_replacement"]
     assert resampled.loc["webgpt", "rows_read"] == 25 and resampled.loc["webgpt", "with_replacement"]
@@ -107,3 +109,29 @@ def test_malformed_line_fails_naming_file_and_line(tmp_path):
     assert code != 0
     assert f"error: {tmp_path / 'train.jsonl'}:2: malformed JSON" in output
     assert "Traceback" not in output
+
+
+def test_hub_sources_from_local_mirrors_build_with_drops_counted(tmp_path):
+    mirror = build_hub_mirror(tmp_path / "hub")
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"""
+seed: 3
+resample: {{n: 12}}
+sources:
+  helpful: {{kind: hh, path: {mirror / "hh-rlhf"}, data_dir: helpful-base}}
+  harmless: {{kind: hh, path: {mirror / "hh-rlhf"}, data_dir: harmless-base}}
+  oasst1: {{kind: oasst1, path: {mirror / "oasst1"}}}
+  webgpt: {{kind: webgpt, path: {mirror / "webgpt_comparisons"}, data_dir: default, test_fraction: 0.3}}
+  summ: {{kind: summ, path: {mirror / "summarize_from_feedback"}, data_dir: comparisons, test_size: 3}}
+""")
+    snakemake(tmp_path, "--configfile", config)
+    report = pd.read_csv(tmp_path / "results" / "data" / "report.csv").set_index(["source", "split"])
+    assert report.loc[("helpful", "train"), "dropped_history_mismatch"] == 1
+    assert report.loc[("helpful", "train"), "dropped_empty_response"] >= 1
+    assert report.loc[("webgpt", "train"), "dropped_tie"] + report.loc[("webgpt", "test"), "dropped_tie"] >= 1
+    assert report.loc[("oasst1", "train"), "dropped_unranked"] >= 1
+    assert report.loc[("summ", "test"), "kept"] == 3
+    assert (report.xs("train_resampled", level="split")["kept"] == 12).all()
+    assert not (tmp_path / "results" / "tokenizer").exists()
+    _, output = snakemake(tmp_path, "-n", "--configfile", config)
+    assert "Nothing to be done" in output
