@@ -35,6 +35,13 @@ def write_json(obj, path):
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def atomic_torch_save(obj, path):
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 

@@ -1,7 +1,15 @@
-"""Model factory: tokenizers (and, in later stages, reward models and policies)."""
+"""Model factory: tokenizers and reward models (policies come with the alignment stage)."""
 
+import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerFast,
+)
+
+from more_lib.io import atomic_dir
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "eos_token": "[EOS]"}
 
@@ -18,3 +26,50 @@ def train_word_tokenizer(texts, min_frequency=1):
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def load_tokenizer(base):
+    """The base model's tokenizer, set up for reward modelling: right padding, truncation from
+    the left (the end of a dialogue, where the response is, matters most)."""
+    tokenizer = AutoTokenizer.from_pretrained(base.get("tokenizer") or base["pretrained"])
+    if tokenizer.pad_token is None:  # Pythia and LLaMA ship without one
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    tokenizer.truncation_side = "left"
+    return tokenizer
+
+
+def build_reward_model(base, tokenizer, seed):
+    """A 1-label sequence classifier on the base: pretrained weights (hub id or folder) or a
+    config (the synthetic world's tiny models). The head is initialised under `seed`."""
+    torch.manual_seed(seed)
+    if "pretrained" in base:
+        model = AutoModelForSequenceClassification.from_pretrained(base["pretrained"], num_labels=1)
+    else:
+        config = AutoConfig.for_model(**base["config"], vocab_size=len(tokenizer), num_labels=1)
+        model = AutoModelForSequenceClassification.from_config(config)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def encode_texts(tokenizer, texts, max_length):
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+
+
+def rewards_and_features(model, input_ids, attention_mask):
+    """Rewards [B] and the pooled hidden states z [B, h] they are computed from.
+
+    Goes through the model's own forward (so a DeepSpeed engine works as well), which pools the
+    head output at the last non-pad token; z is the final hidden state at that same token, the
+    input of the linear head, for MORE's closed-form head gradients."""
+    out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    last = attention_mask.sum(dim=1) - 1  # right padding
+    z = out.hidden_states[-1][torch.arange(len(last), device=last.device), last]
+    return out.logits[:, 0], z
+
+
+def save_pretrained(model, tokenizer, path):
+    """A plain Hugging Face folder: AutoModelForSequenceClassification / AutoTokenizer load it."""
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)

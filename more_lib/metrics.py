@@ -1,0 +1,81 @@
+"""Accuracy and calibration of reward differences, with the conventions of the paper's code.
+
+A pair with d = r_chosen - r_rejected predicts P(chosen preferred) = p = sigmoid(d). Calibration
+uses both orientations, (p, label 1) and (1 - p, label 0), since with the chosen side alone every
+label is 1. Bins are M equal-width, right-closed ((m-1)/M, m/M], with 0 in the first bin.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+
+def _differences(r_chosen, r_rejected):
+    return np.asarray(r_chosen, dtype=np.float64) - np.asarray(r_rejected, dtype=np.float64)
+
+
+def both_orientations(r_chosen, r_rejected):
+    """(confidence, label) of every pair seen both ways: [p..., 1 - p...] and [1..., 0...]."""
+    d = _differences(r_chosen, r_rejected)
+    # expit(-d) rather than 1 - expit(d): exact where p is within rounding of 1.
+    return np.concatenate([expit(d), expit(-d)]), np.repeat([1.0, 0.0], len(d))
+
+
+def _bin_sums(confidence, label, bins):
+    """Per-bin count, sum of confidences and sum of labels over `bins` right-closed bins."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    label = np.asarray(label, dtype=np.float64)
+    if confidence.size == 0:
+        raise ValueError("calibration of an empty set")
+    # Edges m/M correctly rounded (np.linspace gives 0.30000000000000004 for 3/10), so a
+    # confidence equal to the float m/M always lands in bin m, the lower one.
+    edges = np.arange(bins + 1) / bins
+    idx = np.searchsorted(edges[1:-1], confidence, side="left")
+    return (
+        np.bincount(idx, minlength=bins),
+        np.bincount(idx, weights=confidence, minlength=bins),
+        np.bincount(idx, weights=label, minlength=bins),
+    )
+
+
+def calibration_errors(confidence, label, bins):
+    """ECE = Σ_b |Σ conf - Σ label| / N; ACE and MCE: mean and max over non-empty bins of |acc - conf|."""
+    count, conf_sum, label_sum = _bin_sums(confidence, label, bins)
+    gap = np.abs(conf_sum - label_sum)
+    filled = count > 0
+    per_bin = gap[filled] / count[filled]
+    return {"ece": gap.sum() / count.sum(), "ace": per_bin.mean(), "mce": per_bin.max()}
+
+
+def reliability_table(confidence, label, bins):
+    """One row per bin b covering (b/M, (b+1)/M]: count, mean confidence, mean label (NaN if empty)."""
+    count, conf_sum, label_sum = _bin_sums(confidence, label, bins)
+    with np.errstate(invalid="ignore"):
+        return pd.DataFrame(
+            {
+                "bin": np.arange(bins),
+                "lower": np.arange(bins) / bins,
+                "upper": np.arange(1, bins + 1) / bins,
+                "count": count,
+                "confidence": conf_sum / count,
+                "accuracy": label_sum / count,
+            }
+        )
+
+
+def pair_metrics(r_chosen, r_rejected, bins=(5, 10, 20)):
+    """Accuracy (d > 0; ties d == 0 count as wrong and are reported), Brier, NLL, ECE/ACE/MCE per M."""
+    d = _differences(r_chosen, r_rejected)
+    metrics = {
+        "n_pairs": len(d),
+        "accuracy": np.mean(d > 0),
+        "ties": int(np.sum(d == 0)),
+        # (p - 1)² = (1 - p)² = sigmoid(-d)²; the two-orientation mean is the same number.
+        "brier": np.mean(expit(-d) ** 2),
+        "nll": np.mean(np.logaddexp(0.0, -d)),  # -log sigmoid(d) = softplus(-d)
+    }
+    confidence, label = both_orientations(r_chosen, r_rejected)
+    for m in bins:
+        for name, value in calibration_errors(confidence, label, m).items():
+            metrics[f"{name}_{m}"] = value
+    return metrics

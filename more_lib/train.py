@@ -1,0 +1,149 @@
+"""Reward-model training: one loop for Single, MultiTask and MORE, plain torch or DeepSpeed.
+
+Launched by `python`, the loop runs in one process with torch's AdamW. Launched by
+`torchrun`/`deepspeed` (WORLD_SIZE set), the same loop runs through a DeepSpeed engine: each rank
+takes its share of every source's pairs, DeepSpeed averages the gradients, and MORE all-reduces
+the K head gradients before solving for λ so every rank uses the same weights.
+"""
+
+import os
+import time
+
+import torch
+
+from more_lib import io, models, weighting
+from more_lib.seeding import rng_for
+
+
+def step_plan(num_pairs, pairs_per_source, seed, sources):
+    """For each step, the indices of each source's pairs: one epoch, b pairs per source a step."""
+    orders = [rng_for(seed, "order", name).permutation(n) for name, n in zip(sources, num_pairs)]
+    steps = min(num_pairs) // pairs_per_source
+    return [[order[s * pairs_per_source:(s + 1) * pairs_per_source] for order in orders] for s in range(steps)]
+
+
+def encode_step(tokenizer, records_by_source, indices, max_length, rank=0, world=1):
+    """Token ids of this rank's pairs: chosen texts first, then rejected; and each pair's source."""
+    pairs = [(k, records[i]) for k, (records, idx) in enumerate(zip(records_by_source, indices))
+             for i in idx[rank::world]]
+    texts = [r["prompt"] + r[side] for side in ("chosen", "rejected") for _, r in pairs]
+    batch = models.encode_texts(tokenizer, texts, max_length)
+    return batch["input_ids"], batch["attention_mask"], torch.tensor([k for k, _ in pairs])
+
+
+def _all_reduce_mean(tensor):
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(tensor)
+        tensor /= torch.distributed.get_world_size()
+    return tensor
+
+
+def train_step(model, batch, sources, scheme, more_state, settings):
+    """Forward, per-source losses, task weights λ, weighted loss. Returns (loss, log row)."""
+    input_ids, attention_mask, source = batch
+    num_sources = len(sources)
+    rewards, z = models.rewards_and_features(model, input_ids, attention_mask)
+    half = len(source)
+    margin = rewards[:half] - rewards[half:]
+    losses = weighting.per_source_losses(margin, source, num_sources)
+    if scheme == "more":
+        grads = weighting.head_gradients(z[:half], z[half:], margin, source, num_sources)
+        lam, more_state["momentum"] = weighting.more_weights(
+            _all_reduce_mean(grads), more_state.get("momentum"),
+            settings["more"]["alpha"], settings["more"]["normalize"])
+    else:
+        lam = torch.full((num_sources,), 1.0 / num_sources)
+    loss = weighting.weighted_loss(losses, lam.to(losses.dtype))
+    row = {"loss": loss.item(), "accuracy": (margin > 0).float().mean().item(),
+           **{f"loss_{name}": v for name, v in zip(sources, losses.tolist())},
+           **{f"lambda_{name}": v for name, v in zip(sources, lam.tolist())}}
+    return loss, row
+
+
+class _Plain:
+    """The optimiser interface the loop needs, for a single process."""
+
+    def __init__(self, model, optimizer):
+        self.model, self.optimizer = model, optimizer
+
+    def backward_and_step(self, loss):
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def save(self, directory, client_state):
+        io.atomic_torch_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                              **client_state}, directory / "state.pt")
+
+    def load(self, directory):
+        state = torch.load(directory / "state.pt", weights_only=False)
+        self.model.load_state_dict(state.pop("model"))
+        self.optimizer.load_state_dict(state.pop("optimizer"))
+        return state
+
+    def state_dict_for_export(self):
+        return self.model.state_dict()
+
+
+class _DeepSpeed:
+    def __init__(self, engine):
+        self.engine = engine
+        self.model = engine
+
+    def backward_and_step(self, loss):
+        self.engine.backward(loss)
+        self.engine.step()
+
+    def save(self, directory, client_state):
+        self.engine.save_checkpoint(str(directory), tag="latest", client_state=client_state)
+
+    def load(self, directory):
+        _, client_state = self.engine.load_checkpoint(str(directory), tag="latest")
+        return client_state
+
+    def state_dict_for_export(self):
+        if self.engine.zero_optimization_stage() == 3:
+            return self.engine._zero3_consolidated_16bit_state_dict()
+        return self.engine.module.state_dict()
+
+
+def _has_checkpoint(directory, distributed):
+    return (directory / ("latest" if distributed else "state.pt")).exists()
+
+
+def make_trainer(model, settings, num_pairs_per_rank):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    if "WORLD_SIZE" not in os.environ:
+        return _Plain(model, optimizer)
+    import deepspeed
+
+    ds_config = io.read_json(settings["deepspeed"])
+    ds_config.update(train_micro_batch_size_per_gpu=num_pairs_per_rank, gradient_accumulation_steps=1)
+    ds_config.setdefault("bf16", {})["enabled"] = torch.cuda.is_available() and ds_config["bf16"].get("enabled", True)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+    return _DeepSpeed(engine)
+
+
+def train_reward_model(model, tokenizer, records_by_source, scheme, settings, seed, checkpoint_dir, max_steps=None):
+    """Train `model` in place; return the log rows (one per step) for rank 0 to write."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    sources = [records[0]["source"] for records in records_by_source]
+    plan = step_plan([len(r) for r in records_by_source], settings["pairs_per_source"], seed, sources)
+    trainer = make_trainer(model, settings, len(sources) * settings["pairs_per_source"] // world)
+    device = next(trainer.model.parameters()).device
+    start, log, more_state = 0, [], {}
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if _has_checkpoint(checkpoint_dir, world > 1 or "WORLD_SIZE" in os.environ):
+        state = trainer.load(checkpoint_dir)
+        start, log, more_state = state["step"], state["log"], state["more_state"]
+    trainer.model.train()
+    for step in range(start, min(len(plan), max_steps or len(plan))):
+        began = time.perf_counter()
+        batch = [t.to(device) for t in encode_step(tokenizer, records_by_source, plan[step],
+                                                   settings["max_length"], rank, world)]
+        loss, row = train_step(trainer.model, batch, sources, scheme, more_state, settings)
+        trainer.backward_and_step(loss)
+        log.append({"step": step + 1, **row, "seconds": time.perf_counter() - began})
+        if (step + 1) % settings["checkpoint_every"] == 0:
+            trainer.save(checkpoint_dir, {"step": step + 1, "log": log, "more_state": more_state})
+    return trainer, log, sources

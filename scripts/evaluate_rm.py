@@ -1,0 +1,29 @@
+"""Accuracy and calibration of every reward model of one base on every test source (tidy CSV)."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from more_lib import cli, io, tables
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--scores-dir", type=Path, required=True, help="holds {scheme}/{source}.parquet")
+    parser.add_argument("--schemes", nargs="+", required=True)
+    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--bins", type=int, nargs="+", required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+    scores = {(scheme, source): pd.read_parquet(args.scores_dir / scheme / f"{source}.parquet")
+              for scheme in args.schemes for source in args.sources}
+    table = tables.metrics_table(args.base, scores, args.sources, args.bins)
+    with io.atomic_path(args.output) as tmp:
+        table.to_csv(tmp, index=False)
+    print(table[table.test_source == "all"][["scheme", "accuracy", f"ece_{args.bins[0]}"]].to_string(index=False))
+
+
+if __name__ == "__main__":
+    cli.run(main)

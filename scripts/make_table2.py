@@ -1,0 +1,30 @@
+"""Table 2 of the paper from the tidy metric files: CSV and a markdown rendering."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from more_lib import cli, io, tables
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, nargs="+", required=True)
+    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--mix", required=True)
+    parser.add_argument("--ece-bins", type=int, required=True)
+    parser.add_argument("--ece", choices=["mean", "pooled"], required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--markdown", type=Path, required=True)
+    args = parser.parse_args()
+    table = tables.table2([pd.read_csv(p) for p in args.metrics], args.sources, args.mix, args.ece_bins, args.ece)
+    with io.atomic_path(args.output) as tmp:
+        table.to_csv(tmp, index=False)
+    with io.atomic_path(args.markdown) as tmp:
+        tmp.write_text(tables.to_markdown(table))
+    print(tables.to_markdown(table))
+
+
+if __name__ == "__main__":
+    cli.run(main)

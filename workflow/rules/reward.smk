@@ -1,0 +1,75 @@
+# Reward models: one per base x scheme (raw, single-{source}, multitask-{mix}, more-{mix}).
+MIXES = config.get("mixes", {})
+
+
+def reward_schemes():
+    mix = config["evaluation"]["table2"]["mix"]
+    return ["raw", *(f"single-{s}" for s in SOURCES), f"multitask-{mix}", f"more-{mix}"]
+
+
+def scheme_kind(wildcards):
+    return wildcards.scheme.split("-", 1)[0]
+
+
+def scheme_sources(scheme):
+    kind, _, rest = scheme.partition("-")
+    if kind == "raw":
+        return []
+    return [rest] if kind == "single" else MIXES[rest]
+
+
+def scheme_train_files(wildcards):
+    n = config["resample"]["n"]
+    return [f"results/data/{s}/train.{n}.jsonl" for s in scheme_sources(wildcards.scheme)]
+
+
+def base_spec(wildcards):
+    return json.dumps(config["bases"][wildcards.base], sort_keys=True)
+
+
+def base_inputs(wildcards):
+    """The tokenizer folder when the workflow builds it (the synthetic world)."""
+    tokenizer = config["bases"][wildcards.base].get("tokenizer")
+    return [tokenizer] if tokenizer and tokenizer.startswith("results/") else []
+
+
+def reward_settings(wildcards):
+    base = config["bases"][wildcards.base]
+    return json.dumps({**config["reward"], **base.get("reward", {})}, sort_keys=True)
+
+
+def base_resource(name, default):
+    return lambda wildcards: config["bases"][wildcards.base].get("resources", {}).get(name, default)
+
+
+rule train_rm:
+    input:
+        base_inputs,
+        train=scheme_train_files,
+        code=code("train_rm.py", "train", "models", "weighting"),
+    output:
+        directory("results/rm/{base}/{scheme}"),
+    params:
+        base=base_spec,
+        kind=scheme_kind,
+        settings=reward_settings,
+        seed=config["seed"],
+        checkpoints="results/checkpoints/rm/{base}/{scheme}",
+    threads: 1
+    resources:
+        gpu=base_resource("gpus", 0),
+        mem_mb=base_resource("mem_mb", 2000),
+        runtime=base_resource("runtime", 60),
+    log:
+        "results/logs/train_rm/{base}/{scheme}.log",
+    benchmark:
+        "results/benchmarks/train_rm/{base}/{scheme}.tsv"
+    shell:
+        "python {SCRIPTS}/train_rm.py --base {params.base:q} --scheme {params.kind}"
+        " --train {input.train} --settings {params.settings:q} --seed {params.seed}"
+        " --output {output} --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
+
+
+wildcard_constraints:
+    base="|".join(config.get("bases", {})) or "none",
+    scheme=r"raw|(single|multitask|more)-[A-Za-z0-9_]+",
