@@ -15,6 +15,11 @@ from more_lib import io, models, weighting
 from more_lib.seeding import rng_for
 
 
+def rank_and_world():
+    """This process's rank and the number of processes (torchrun/deepspeed set both)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def step_plan(num_pairs, pairs_per_source, seed, sources):
     """For each step, the indices of each source's pairs: one epoch, b pairs per source a step."""
     orders = [rng_for(seed, "order", name).permutation(n) for name, n in zip(sources, num_pairs)]
@@ -126,7 +131,7 @@ def make_trainer(model, settings, num_pairs_per_rank):
 
 def train_reward_model(model, tokenizer, records_by_source, scheme, settings, seed, checkpoint_dir, max_steps=None):
     """Train `model` in place; return the log rows (one per step) for rank 0 to write."""
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    rank, world = rank_and_world()
     sources = [records[0]["source"] for records in records_by_source]
     plan = step_plan([len(r) for r in records_by_source], settings["pairs_per_source"], seed, sources)
     trainer = make_trainer(model, settings, len(sources) * settings["pairs_per_source"] // world)

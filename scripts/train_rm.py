@@ -5,7 +5,6 @@ scripts/train_rm.py ...` runs the same loop through DeepSpeed (ZeRO config in th
 
 import argparse
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -39,7 +38,7 @@ def main():
         state_dict = trainer.state_dict_for_export()
     else:
         state_dict = model.state_dict()
-    if int(os.environ.get("RANK", 0)) == 0:
+    if train.rank_and_world()[0] == 0:
         model.load_state_dict({k: v.float() for k, v in state_dict.items()})
         models.save_pretrained(model, tokenizer, args.output)
         with io.atomic_path(args.output / "train_log.csv") as tmp:
