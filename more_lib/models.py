@@ -31,11 +31,11 @@ def train_word_tokenizer(texts, min_frequency=1):
 def load_tokenizer(base):
     """The base model's tokenizer, set up for reward modelling: right padding, truncation from
     the left (the end of a dialogue, where the response is, matters most)."""
-    tokenizer = AutoTokenizer.from_pretrained(base.get("tokenizer") or base["pretrained"])
+    # passed to from_pretrained (not set afterwards) so that save_pretrained keeps them
+    tokenizer = AutoTokenizer.from_pretrained(
+        base.get("tokenizer") or base["pretrained"], padding_side="right", truncation_side="left")
     if tokenizer.pad_token is None:  # Pythia and LLaMA ship without one
         tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    tokenizer.truncation_side = "left"
     return tokenizer
 
 

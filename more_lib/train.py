@@ -59,8 +59,10 @@ def train_step(model, batch, sources, scheme, more_state, settings):
     else:
         lam = torch.full((num_sources,), 1.0 / num_sources)
     loss = weighting.weighted_loss(losses, lam.to(losses.dtype))
-    row = {"loss": loss.item(), "accuracy": (margin > 0).float().mean().item(),
-           **{f"loss_{name}": v for name, v in zip(sources, losses.tolist())},
+    # the log shows the whole batch, not this rank's share of it
+    seen = _all_reduce_mean(torch.cat([losses.detach(), (margin > 0).float().mean().reshape(1)]))
+    row = {"loss": weighting.weighted_loss(seen[:-1], lam.to(seen.dtype)).item(), "accuracy": seen[-1].item(),
+           **{f"loss_{name}": v for name, v in zip(sources, seen[:-1].tolist())},
            **{f"lambda_{name}": v for name, v in zip(sources, lam.tolist())}}
     return loss, row
 
@@ -122,6 +124,7 @@ def make_trainer(model, settings, num_pairs_per_rank):
         return _Plain(model, optimizer)
     import deepspeed
 
+    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     ds_config = io.read_json(settings["deepspeed"])
     ds_config.update(train_micro_batch_size_per_gpu=num_pairs_per_rank, gradient_accumulation_steps=1)
     ds_config.setdefault("bf16", {})["enabled"] = torch.cuda.is_available() and ds_config["bf16"].get("enabled", True)
@@ -141,6 +144,7 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
     if _has_checkpoint(checkpoint_dir, world > 1 or "WORLD_SIZE" in os.environ):
         state = trainer.load(checkpoint_dir)
         start, log, more_state = state["step"], state["log"], state["more_state"]
+        print(f"resumed from the checkpoint at step {start}", flush=True)
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.hub_fixtures import build_hub_mirror
 
@@ -27,6 +28,15 @@ def snakemake(workdir, *args, check=True):
     if check and result.returncode != 0:
         pytest.fail(f"snakemake failed ({result.returncode}):\n{output[-6000:]}")
     return result.returncode, output
+
+
+def write_config(path, seed, n, sources):
+    """A config for these sources that keeps the default's model and evaluation sections."""
+    default = yaml.safe_load(DEFAULT.read_text())
+    config = {"seed": seed, "resample": {"n": n}, "sources": sources, "mixes": {"all": list(sources)},
+              **{key: default[key] for key in ("bases", "reward", "evaluation")}}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def data_files(workdir):
@@ -60,6 +70,20 @@ def test_smoke_config_builds_every_data_artifact(smoke_run):
     assert (workdir / "results" / "benchmarks" / "data_report.tsv").exists()
 
 
+def test_smoke_config_builds_table2_for_every_base(smoke_run):
+    workdir, _ = smoke_run
+    table = pd.read_csv(workdir / "results" / "table2.csv")
+    assert table.groupby("base")["scheme"].apply(list).to_dict() == {
+        base: ["Raw", "Top", "Averaging", "MultiTask", "MORE"] for base in ["tiny-s", "tiny-m"]}
+    values = table[[*SOURCES, "avg", "ece"]].to_numpy()
+    assert ((values >= 0) & (values <= 1)).all()
+    assert (workdir / "results" / "table2.md").read_text().startswith("| base")
+    metrics = pd.read_csv(workdir / "results" / "metrics" / "tiny-s.csv")
+    assert {"ece_5", "ece_10", "ece_20", "ace_10", "mce_10", "brier", "nll", "ties"} <= set(metrics.columns)
+    log = pd.read_csv(workdir / "results" / "rm" / "tiny-s" / "more-all" / "train_log.csv")
+    assert {f"lambda_{s}" for s in SOURCES} <= set(log.columns)
+
+
 def test_second_run_does_nothing(smoke_run):
     workdir, _ = smoke_run
     _, output = snakemake(workdir, "--configfile", DEFAULT, SMOKE)
@@ -81,11 +105,16 @@ def test_another_seed_gives_other_data(smoke_run, tmp_path):
     assert data_files(workdir)[name] != data_files(tmp_path)[name]
 
 
-def test_paper_config_dry_run_lists_the_paper_data_jobs(tmp_path):
-    _, output = snakemake(tmp_path, "-n", "--configfile", PAPER)
-    assert "prepare_source        5" in output or "prepare_source  " in output
+def test_paper_config_dry_run_lists_the_paper_grid(tmp_path):
+    _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "results/table2.csv")
+    jobs = dict(line.split() for line in output.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip())
+    assert jobs == {"prepare_source": "5", "resample_source": "5", "train_rm": "32", "score_rm": "32",
+                    "evaluate_rm": "4", "table2": "1"}
     for source in SOURCES:
         assert f"results/data/{source}/train.40000.jsonl" in output
+    for base in ["pythia-1.4b", "pythia-2.8b", "llama-2-7b", "llama-2-13b"]:
+        for scheme in ["raw", "single-summ", "multitask-all", "more-all"]:
+            assert f"results/rm/{base}/{scheme}" in output
     assert "build_tokenizer" not in output  # the paper world uses each base model's tokenizer
 
 
@@ -100,11 +129,8 @@ def test_malformed_line_fails_naming_file_and_line(tmp_path):
     good = '{"id": "a", "source": "s", "prompt": "p ", "chosen": "yes", "rejected": "no"}'
     (tmp_path / "train.jsonl").write_text(good + "\n" + good.replace('"a"', '"b"')[:-1] + "\n")
     (tmp_path / "test.jsonl").write_text(good + "\n")
-    config = tmp_path / "bad.yaml"
-    config.write_text(
-        "seed: 1\nresample: {n: 4}\n"
-        f"sources:\n  mine: {{kind: jsonl, train: {tmp_path / 'train.jsonl'}, test: {tmp_path / 'test.jsonl'}}}\n"
-    )
+    config = write_config(tmp_path / "bad.yaml", seed=1, n=4, sources={
+        "mine": {"kind": "jsonl", "train": str(tmp_path / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}})
     code, output = snakemake(tmp_path, "--configfile", config, check=False)
     assert code != 0
     assert f"error: {tmp_path / 'train.jsonl'}:2: malformed JSON" in output
@@ -113,18 +139,15 @@ def test_malformed_line_fails_naming_file_and_line(tmp_path):
 
 def test_hub_sources_from_local_mirrors_build_with_drops_counted(tmp_path):
     mirror = build_hub_mirror(tmp_path / "hub")
-    config = tmp_path / "hub.yaml"
-    config.write_text(f"""
-seed: 3
-resample: {{n: 12}}
-sources:
-  helpful: {{kind: hh, path: {mirror / "hh-rlhf"}, data_dir: helpful-base}}
-  harmless: {{kind: hh, path: {mirror / "hh-rlhf"}, data_dir: harmless-base}}
-  oasst1: {{kind: oasst1, path: {mirror / "oasst1"}}}
-  webgpt: {{kind: webgpt, path: {mirror / "webgpt_comparisons"}, data_dir: default, test_fraction: 0.3}}
-  summ: {{kind: summ, path: {mirror / "summarize_from_feedback"}, data_dir: comparisons, test_size: 3}}
-""")
-    snakemake(tmp_path, "--configfile", config)
+    config = write_config(tmp_path / "hub.yaml", seed=3, n=12, sources={
+        "helpful": {"kind": "hh", "path": str(mirror / "hh-rlhf"), "data_dir": "helpful-base"},
+        "harmless": {"kind": "hh", "path": str(mirror / "hh-rlhf"), "data_dir": "harmless-base"},
+        "oasst1": {"kind": "oasst1", "path": str(mirror / "oasst1")},
+        "webgpt": {"kind": "webgpt", "path": str(mirror / "webgpt_comparisons"), "data_dir": "default",
+                   "test_fraction": 0.3},
+        "summ": {"kind": "summ", "path": str(mirror / "summarize_from_feedback"), "data_dir": "comparisons",
+                 "test_size": 3}})
+    snakemake(tmp_path, "data", "--configfile", config)
     report = pd.read_csv(tmp_path / "results" / "data" / "report.csv").set_index(["source", "split"])
     assert report.loc[("helpful", "train"), "dropped_history_mismatch"] == 1
     assert report.loc[("helpful", "train"), "dropped_empty_response"] >= 1
@@ -133,5 +156,11 @@ sources:
     assert report.loc[("summ", "test"), "kept"] == 3
     assert (report.xs("train_resampled", level="split")["kept"] == 12).all()
     assert not (tmp_path / "results" / "tokenizer").exists()
-    _, output = snakemake(tmp_path, "-n", "--configfile", config)
+    _, output = snakemake(tmp_path, "-n", "data", "--configfile", config)
     assert "Nothing to be done" in output
+
+
+def test_mix_naming_an_unknown_source_fails_naming_the_key(tmp_path):
+    code, output = snakemake(tmp_path, "-n", "--configfile", DEFAULT, "--config", "mixes={all: [helpful, nope]}",
+                             check=False)
+    assert code != 0 and "config key 'mixes.all' names sources not under 'sources': nope" in output

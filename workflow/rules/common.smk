@@ -14,6 +14,13 @@ LIB = REPO / "more_lib"
 
 if any(s["kind"] == "synthetic" for s in config["sources"].values()) and "synthetic" not in config:
     raise ValueError("config key 'synthetic' is required when a source has kind: synthetic")
+for mix, members in config["mixes"].items():
+    unknown = sorted(set(members) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"config key 'mixes.{mix}' names sources not under 'sources': {', '.join(unknown)}")
+if config["evaluation"]["table2"]["mix"] not in config["mixes"]:
+    raise ValueError(f"config key 'evaluation.table2.mix' names no mix under 'mixes': "
+                     f"{config['evaluation']['table2']['mix']}")
 
 
 wildcard_constraints:

@@ -44,7 +44,7 @@ rule evaluate_rm:
 
 rule table2:
     input:
-        metrics=expand("results/metrics/{base}.csv", base=list(config.get("bases", {}))),
+        metrics=expand("results/metrics/{base}.csv", base=list(config["bases"])),
         code=code("make_table2.py", "tables"),
     output:
         csv="results/table2.csv",

@@ -1,5 +1,5 @@
 # Reward models: one per base x scheme (raw, single-{source}, multitask-{mix}, more-{mix}).
-MIXES = config.get("mixes", {})
+MIXES = config["mixes"]
 
 
 def reward_schemes():
@@ -71,5 +71,5 @@ rule train_rm:
 
 
 wildcard_constraints:
-    base="|".join(config.get("bases", {})) or "none",
+    base="|".join(config["bases"]),
     scheme=r"raw|(single|multitask|more)-[A-Za-z0-9_]+",
