@@ -34,7 +34,7 @@ def write_config(path, seed, n, sources):
     """A config for these sources that keeps the default's model and evaluation sections."""
     default = yaml.safe_load(DEFAULT.read_text())
     config = {"seed": seed, "resample": {"n": n}, "sources": sources, "mixes": {"all": list(sources)},
-              **{key: default[key] for key in ("bases", "reward", "evaluation")}}
+              **{key: default[key] for key in ("bases", "reward", "evaluation", "benchmarks")}}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -82,6 +82,18 @@ def test_smoke_config_builds_table2_for_every_base(smoke_run):
     assert {"ece_5", "ece_10", "ece_20", "ace_10", "mce_10", "brier", "nll", "ties"} <= set(metrics.columns)
     log = pd.read_csv(workdir / "results" / "rm" / "tiny-s" / "more-all" / "train_log.csv")
     assert {f"lambda_{s}" for s in SOURCES} <= set(log.columns)
+
+
+def test_benchmark_writes_the_overhead_and_scoring_ratios(smoke_run):
+    workdir, _ = smoke_run
+    snakemake(workdir, "results/benchmarks/more_overhead.csv", "--configfile", DEFAULT, SMOKE)
+    overhead = pd.read_csv(workdir / "results" / "benchmarks" / "more_overhead.csv")
+    scoring = pd.read_csv(workdir / "results" / "benchmarks" / "scoring.csv")
+    assert list(overhead["base"]) == list(scoring["base"]) == ["tiny-s", "tiny-m"]
+    assert (overhead[["multitask_step_s", "more_step_s", "ratio"]] > 0).all(axis=None)
+    assert (scoring["plain_padding"] >= 1).all() and (scoring["bucketed_pairs_per_s"] > 0).all()
+    log = (workdir / "results" / "logs" / "bench_reward.log").read_text()
+    assert "tiny-s: MORE / MultiTask step time = " in log
 
 
 def test_second_run_does_nothing(smoke_run):

@@ -27,10 +27,14 @@ def base_spec(wildcards):
     return json.dumps(config["bases"][wildcards.base], sort_keys=True)
 
 
-def base_inputs(wildcards):
-    """The tokenizer folder when the workflow builds it (the synthetic world)."""
-    tokenizer = config["bases"][wildcards.base].get("tokenizer")
+def built_tokenizer(base):
+    """The base's tokenizer folder when the workflow builds it (the synthetic world)."""
+    tokenizer = config["bases"][base].get("tokenizer")
     return [tokenizer] if tokenizer and tokenizer.startswith("results/") else []
+
+
+def base_inputs(wildcards):
+    return built_tokenizer(wildcards.base)
 
 
 def reward_settings(wildcards):

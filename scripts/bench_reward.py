@@ -1,0 +1,120 @@
+"""Benchmarks of the reward-model stage, printed as ratios and written as CSVs.
+
+MORE's overhead: the median ratio of MORE's to MultiTask's step time on the same batch (target
+≤ 1.02; MORE only adds a K×h head gradient and a K-simplex solve, where the paper's code runs K
+extra backward passes on a head copy). Scoring: pairs per second with length bucketing over
+plain batches in file order (target ≥ 2; the padding plain batches carry bounds the gain)."""
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from more_lib import cli, data, io, models, scoring, train
+
+OVERHEAD_TARGET = 1.02
+SCORING_TARGET = 2.0
+
+
+def timed_step(trainer, batch, sources, scheme, settings, more_state):
+    began = time.perf_counter()
+    loss, _ = train.train_step(trainer.model, batch, sources, scheme, more_state, settings)
+    trainer.backward_and_step(loss)
+    return time.perf_counter() - began
+
+
+def more_overhead(model, tokenizer, records, settings, seed, steps, rounds):
+    """Median seconds of a MultiTask and a MORE step, each scheme on its own copy of the model,
+    and the median of their ratio on the same batch. The two take each batch back to back, in
+    alternating order, so that both see the machine in the same state; round 0 only warms up."""
+    sources = [r[0]["source"] for r in records]
+    plan = train.step_plan([len(r) for r in records], settings["pairs_per_source"], seed, sources)[:steps]
+    batches = [train.encode_step(tokenizer, records, idx, settings["max_length"]) for idx in plan]
+    trainers = {scheme: train.make_trainer(copy.deepcopy(model), settings, 0) for scheme in ("multitask", "more")}
+    states = {scheme: {} for scheme in trainers}
+    times = {scheme: [] for scheme in trainers}
+    for r in range(rounds + 1):
+        for i, batch in enumerate(batches):
+            for scheme in (("multitask", "more") if (r + i) % 2 else ("more", "multitask")):
+                took = timed_step(trainers[scheme], batch, sources, scheme, settings, states[scheme])
+                if r:
+                    times[scheme].append(took)
+    ratio = np.median(np.array(times["more"]) / np.array(times["multitask"]))
+    return {**{scheme: float(np.median(t)) for scheme, t in times.items()}, "ratio": float(ratio)}
+
+
+def padding_overhead(tokenizer, texts, settings):
+    """Padded tokens over real tokens in plain batches: the most bucketing can save."""
+    lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True,
+                                                       max_length=settings["max_length"])["input_ids"]])
+    batches = scoring.length_batches(lengths, settings["score_batch_size"], bucketing=False)
+    return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
+
+
+def scoring_speed(model, tokenizer, texts, settings, rounds):
+    """Texts per second with and without length bucketing (best of the rounds)."""
+    seconds = {True: [], False: []}
+    for _ in range(rounds):
+        for bucketing in seconds:
+            began = time.perf_counter()
+            scoring.score_texts(model, tokenizer, texts, settings["max_length"], settings["score_batch_size"],
+                                bucketing=bucketing, desc=f"bucketing={bucketing}")
+            seconds[bucketing].append(time.perf_counter() - began)
+    return {bucketing: len(texts) / min(s) for bucketing, s in seconds.items()}
+
+
+def bench_base(name, base, args, settings):
+    """One row for each CSV: MORE's step-time overhead and the scoring speed-up on this base."""
+    tokenizer = models.load_tokenizer(base)
+    model = models.build_reward_model(base, tokenizer, args.seed)
+    step = more_overhead(model, tokenizer, [data.read_records(p) for p in args.train], settings, args.seed,
+                         args.steps, args.rounds)
+    ratio = step["ratio"]
+    print(f"{name}: MORE / MultiTask step time = {ratio:.3f} (target <= {OVERHEAD_TARGET})")
+    tests = [record for path in args.tests for record in data.read_records(path)]
+    texts = [r["prompt"] + r[side] for side in ("chosen", "rejected") for r in tests]
+    speed = {bucketing: per_s / 2 for bucketing, per_s in scoring_speed(model, tokenizer, texts, settings,
+                                                                         args.rounds).items()}
+    speedup = speed[True] / speed[False]
+    padding = padding_overhead(tokenizer, texts, settings)
+    print(f"{name}: scoring pairs/s bucketed / plain = {speedup:.2f} (target >= {SCORING_TARGET}; "
+          f"plain batches pad {padding:.2f}x the real tokens)")
+    common = {"base": name, "threads": args.threads, "rounds": args.rounds}
+    return ({**common, "sources": len(args.train), "steps": args.steps, "multitask_step_s": step["multitask"],
+             "more_step_s": step["more"], "ratio": ratio, "target": OVERHEAD_TARGET,
+             "meets_target": ratio <= OVERHEAD_TARGET},
+            {**common, "pairs": len(tests), "batch_size": settings["score_batch_size"],
+             "plain_pairs_per_s": speed[False], "bucketed_pairs_per_s": speed[True], "plain_padding": padding,
+             "ratio": speedup,
+             "target": SCORING_TARGET, "meets_target": speedup >= SCORING_TARGET})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bases", required=True, help="JSON: the `bases` config block")
+    parser.add_argument("--settings", required=True, help="JSON: the `reward` config block")
+    parser.add_argument("--train", type=Path, nargs="+", required=True, help="resampled files, one per source")
+    parser.add_argument("--tests", type=Path, nargs="+", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--overhead-csv", type=Path, required=True)
+    parser.add_argument("--scoring-csv", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    settings = json.loads(args.settings)
+    rows = [bench_base(name, base, args, {**settings, **base.get("reward", {})})
+            for name, base in json.loads(args.bases).items()]
+    for frame, path in zip(map(pd.DataFrame, zip(*rows)), (args.overhead_csv, args.scoring_csv)):
+        with io.atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+
+
+if __name__ == "__main__":
+    cli.run(main)
