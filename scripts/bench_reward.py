@@ -60,11 +60,11 @@ def scoring_speed(model, tokenizer, texts, settings, rounds):
     """Texts per second with and without length bucketing (best of the rounds)."""
     seconds = {True: [], False: []}
     for _ in range(rounds):
-        for bucketing in seconds:
+        for bucketing, took in seconds.items():
             began = time.perf_counter()
             scoring.score_texts(model, tokenizer, texts, settings["max_length"], settings["score_batch_size"],
                                 bucketing=bucketing, desc=f"bucketing={bucketing}")
-            seconds[bucketing].append(time.perf_counter() - began)
+            took.append(time.perf_counter() - began)
     return {bucketing: len(texts) / min(s) for bucketing, s in seconds.items()}
 
 
