@@ -92,6 +92,16 @@ def check_unique_ids(records, where):
         raise DataError(f"{where}: duplicate id(s) {duplicates[:5]}")
 
 
+def split_heldout(records, n, rng):
+    """(rest, held out): `n` records drawn with `rng` and set aside (for post-hoc calibration),
+    both in file order. Holding out all of a source would leave nothing to train on."""
+    if n >= len(records):
+        raise DataError(f"cannot hold out {n} of {len(records)} records (config key 'calibration.heldout')")
+    held = np.zeros(len(records), dtype=bool)
+    held[rng.choice(len(records), size=n, replace=False)] = True
+    return [r for r, h in zip(records, held) if not h], [r for r, h in zip(records, held) if h]
+
+
 def resample(records, n, rng):
     """Draw exactly `n` records with the numpy Generator `rng`.
 

@@ -63,7 +63,8 @@ def prepare_source(name, spec, world, seed):
 
 def report_table(prepare_rows, resample_summaries):
     """The data report: per source and split, rows read, kept and dropped by reason, plus one
-    `train_resampled` row per source (rows_read = originals available, kept = pairs drawn)."""
+    `train_resampled` row per source (rows_read = originals left after the calibration hold-out,
+    heldout = pairs held out, kept = pairs drawn)."""
 
     rows = []
     for row in prepare_rows:
@@ -77,6 +78,7 @@ def report_table(prepare_rows, resample_summaries):
             "source": source,
             "split": "train_resampled",
             "rows_read": summary["originals"],
+            "heldout": summary["heldout"],
             "kept": summary["n"],
             "unique_originals_drawn": summary["unique_originals_drawn"],
             "with_replacement": summary["with_replacement"],
@@ -85,6 +87,6 @@ def report_table(prepare_rows, resample_summaries):
     prepared = table["split"] != "train_resampled"
     dropped_columns = sorted(c for c in table.columns if c.startswith("dropped_"))
     table.loc[prepared, dropped_columns] = table.loc[prepared, dropped_columns].fillna(0)
-    integer_columns = [*dropped_columns, "unique_originals_drawn"]
+    integer_columns = [*dropped_columns, "unique_originals_drawn", "heldout"]
     table[integer_columns] = table[integer_columns].astype("Int64")
     return table

@@ -2,9 +2,22 @@
 
 import pandas as pd
 
-from more_lib import metrics
+from more_lib import io, metrics, outliers, temperature
+from more_lib.errors import DataError
 
 TABLE2_ROWS = {"raw": "Raw", "top": "Top", "averaging": "Averaging", "multitask": "MultiTask", "more": "MORE"}
+
+
+def read_scores(scores_dir, schemes, sources):
+    """{(scheme, test source): frame id, r_chosen, r_rejected} from `scores_dir/{scheme}/{source}.parquet`."""
+    scores = {}
+    for scheme in schemes:
+        for source in sources:
+            path = scores_dir / scheme / f"{source}.parquet"
+            if not path.exists():
+                raise DataError(f"{path}: no such scores file (score {scheme} on {source} first)")
+            scores[(scheme, source)] = pd.read_parquet(path)
+    return scores
 
 
 def derived_scores(scores, sources):
@@ -46,5 +59,59 @@ def table2(metric_tables, sources, mix, ece_bins, ece):
     return pd.DataFrame(rows)
 
 
+def outlier_table(base, scores, focus, mix, factor, ece_bins):
+    """Tables 4–6: on each focus test source, rows Top, MultiTask, MORE; ECE and the outliers of the
+    positive and of the negative reward differences (`more_lib.outliers`)."""
+    rows = []
+    for test in focus:
+        for label, scheme in (("Top", f"single-{test}"), ("MultiTask", f"multitask-{mix}"), ("MORE", f"more-{mix}")):
+            frame = scores[(scheme, test)]
+            rows.append({"base": base, "test_source": test, "scheme": label,
+                         **outliers.outlier_row(frame["r_chosen"], frame["r_rejected"], factor, ece_bins)})
+    return pd.DataFrame(rows)
+
+
+def ksweep_table(base, scores, focus, mixes_by_k, ece_bins):
+    """Figure 6's data: accuracy and ECE of MultiTask and MORE trained on the first K sources, on
+    each focus test source; Top (the source's own single RM) once, with no K."""
+    rows = []
+    for test in focus:
+        runs = [(float("nan"), "Top", f"single-{test}")]
+        runs += [(k, label, f"{kind}-{mix}") for k, mix in mixes_by_k.items()
+                 for label, kind in (("MultiTask", "multitask"), ("MORE", "more"))]
+        for k, label, scheme in runs:
+            result = metrics.pair_metrics(scores[(scheme, test)]["r_chosen"], scores[(scheme, test)]["r_rejected"],
+                                          [ece_bins])
+            rows.append({"base": base, "k": k, "scheme": label, "test_source": test,
+                         "accuracy": result["accuracy"], "ece": result[f"ece_{ece_bins}"]})
+    return pd.DataFrame(rows).astype({"k": "Int64"})
+
+
+def calibration_table(base, scores, heldout_scores, fit_sources, sources, ece_bins):
+    """Each RM before and after temperature scaling: T fitted on the held-out pairs of the sources
+    it was trained on (`fit_sources[scheme]`), then ECE, Brier and NLL on every test source."""
+    rows = []
+    for scheme, fitted_on in fit_sources.items():
+        held = pd.concat([heldout_scores[(scheme, s)] for s in fitted_on])
+        t = temperature.fit_temperature(held["r_chosen"] - held["r_rejected"])
+        for test in sources:
+            frame = scores[(scheme, test)]
+            before = metrics.pair_metrics(frame["r_chosen"], frame["r_rejected"], [ece_bins])
+            after = metrics.pair_metrics(frame["r_chosen"] / t, frame["r_rejected"] / t, [ece_bins])
+            rows.append({"base": base, "scheme": scheme, "test_source": test, "temperature": t,
+                         "fitted_on": " ".join(fitted_on), "accuracy": before["accuracy"],
+                         **{f"{name}{suffix}": result[key] for suffix, result in (("", before), ("_scaled", after))
+                            for name, key in (("ece", f"ece_{ece_bins}"), ("brier", "brier"), ("nll", "nll"))}})
+    return pd.DataFrame(rows)
+
+
 def to_markdown(table, digits=4):
     return table.to_markdown(index=False, floatfmt=f".{digits}f") + "\n"
+
+
+def write_table(table, csv_path, markdown_path):
+    """The table as CSV (for code) and markdown (for people), each written atomically."""
+    with io.atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
+    with io.atomic_path(markdown_path) as tmp:
+        tmp.write_text(to_markdown(table))

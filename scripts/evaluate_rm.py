@@ -3,8 +3,6 @@
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from more_lib import cli, io, tables
 
 
@@ -17,8 +15,7 @@ def main():
     parser.add_argument("--bins", type=int, nargs="+", required=True)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    scores = {(scheme, source): pd.read_parquet(args.scores_dir / scheme / f"{source}.parquet")
-              for scheme in args.schemes for source in args.sources}
+    scores = tables.read_scores(args.scores_dir, args.schemes, args.sources)
     table = tables.metrics_table(args.base, scores, args.sources, args.bins)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)

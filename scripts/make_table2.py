@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from more_lib import cli, io, tables
+from more_lib import cli, tables
 
 
 def main():
@@ -19,10 +19,7 @@ def main():
     parser.add_argument("--markdown", type=Path, required=True)
     args = parser.parse_args()
     table = tables.table2([pd.read_csv(p) for p in args.metrics], args.sources, args.mix, args.ece_bins, args.ece)
-    with io.atomic_path(args.output) as tmp:
-        table.to_csv(tmp, index=False)
-    with io.atomic_path(args.markdown) as tmp:
-        tmp.write_text(tables.to_markdown(table))
+    tables.write_table(table, args.output, args.markdown)
     print(tables.to_markdown(table))
 
 

@@ -1,4 +1,5 @@
-"""Score every test source with one reward model: per-pair r_chosen, r_rejected as parquet."""
+"""Score preference files (every test source and held-out slice) with one reward model: per-pair
+r_chosen, r_rejected as parquet."""
 
 import argparse
 import json
@@ -13,7 +14,7 @@ from more_lib import cli, data, io, models, scoring
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rm", type=Path, required=True, help="reward-model folder")
-    parser.add_argument("--tests", type=Path, nargs="+", required=True)
+    parser.add_argument("--inputs", type=Path, nargs="+", required=True, help="test and held-out files")
     parser.add_argument("--outputs", type=Path, nargs="+", required=True)
     parser.add_argument("--settings", required=True, help="JSON: the `reward` config block")
     parser.add_argument("--threads", type=int, default=1)
@@ -23,13 +24,13 @@ def main():
     tokenizer = models.load_tokenizer({"tokenizer": str(args.rm)})
     model = AutoModelForSequenceClassification.from_pretrained(args.rm)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
-    for test, output in zip(args.tests, args.outputs, strict=True):
-        records = data.read_records(test)
+    for path, output in zip(args.inputs, args.outputs, strict=True):
+        records = data.read_records(path)
         scores = scoring.score_pairs(model, tokenizer, records, settings["max_length"],
-                                     settings["score_batch_size"], desc=test.parent.name)
+                                     settings["score_batch_size"], desc=f"{path.parent.name}/{path.stem}")
         with io.atomic_path(output) as tmp:
             scores.to_parquet(tmp, index=False)
-        print(f"{test}: {len(scores)} pairs, accuracy {(scores.r_chosen > scores.r_rejected).mean():.3f}")
+        print(f"{path}: {len(scores)} pairs, accuracy {(scores.r_chosen > scores.r_rejected).mean():.3f}")
 
 
 if __name__ == "__main__":

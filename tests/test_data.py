@@ -85,3 +85,18 @@ def test_resample_is_deterministic_in_the_seed():
     other, _ = data.resample(records, 25, rng_for(4, "helpful"))
     assert first == again
     assert first != other
+
+
+def test_heldout_slice_is_disjoint_seeded_and_in_file_order():
+    records = [record(i) for i in range(30)]
+    rest, heldout = data.split_heldout(records, 8, rng_for(1, "heldout", "x"))
+    assert len(heldout) == 8 and len(rest) == 22
+    assert {r["id"] for r in rest}.isdisjoint(r["id"] for r in heldout)
+    assert rest + heldout != records and sorted(rest + heldout, key=lambda r: int(r["id"][1:])) == records
+    assert [r["id"] for r in heldout] == sorted((r["id"] for r in heldout), key=lambda i: int(i[1:]))
+    assert data.split_heldout(records, 8, rng_for(1, "heldout", "x")) == (rest, heldout)
+
+
+def test_holding_out_a_whole_source_names_the_config_key():
+    with pytest.raises(DataError, match="calibration.heldout"):
+        data.split_heldout([record(0), record(1)], 2, rng_for(1, "x"))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from more_lib.data import read_records
 from tests.hub_fixtures import build_hub_mirror
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +35,8 @@ def write_config(path, seed, n, sources):
     """A config for these sources that keeps the default's model and evaluation sections."""
     default = yaml.safe_load(DEFAULT.read_text())
     config = {"seed": seed, "resample": {"n": n}, "sources": sources, "mixes": {"all": list(sources)},
+              "calibration": {"heldout": 2},
+              "analysis": {**default["analysis"], "focus": list(sources)[:2], "ksweep": list(sources)},
               **{key: default[key] for key in ("bases", "reward", "evaluation", "benchmarks")}}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -63,8 +66,13 @@ def test_smoke_config_builds_every_data_artifact(smoke_run):
     prepared = report[report["split"].isin(["train", "test"])]
     assert (prepared["rows_read"] == prepared["kept"]).all()  # the synthetic world drops nothing
     resampled = report[report["split"] == "train_resampled"].set_index("source")
-    assert resampled.loc["summ", "rows_read"] == 80 and not resampled.loc["summ", "with_replacement"]
-    assert resampled.loc["webgpt", "rows_read"] == 25 and resampled.loc["webgpt", "with_replacement"]
+    assert (resampled["heldout"] == 10).all()  # calibration.heldout in config/smoke.yaml
+    assert resampled.loc["summ", "rows_read"] == 70 and not resampled.loc["summ", "with_replacement"]
+    assert resampled.loc["webgpt", "rows_read"] == 15 and resampled.loc["webgpt", "with_replacement"]
+    for source in SOURCES:
+        heldout = {r["id"] for r in read_records(workdir / "results" / "data" / source / "heldout.jsonl")}
+        drawn = {r["meta"]["origin_id"] for r in read_records(workdir / "results" / "data" / source / "train.40.jsonl")}
+        assert len(heldout) == 10 and heldout.isdisjoint(drawn)
     assert (workdir / "results" / "tokenizer" / "tokenizer.json").exists()
     assert (workdir / "results" / "logs" / "prepare_source" / "helpful.log").exists()
     assert (workdir / "results" / "benchmarks" / "data_report.tsv").exists()
@@ -141,8 +149,8 @@ def test_malformed_line_fails_naming_file_and_line(tmp_path):
     good = '{"id": "a", "source": "s", "prompt": "p ", "chosen": "yes", "rejected": "no"}'
     (tmp_path / "train.jsonl").write_text(good + "\n" + good.replace('"a"', '"b"')[:-1] + "\n")
     (tmp_path / "test.jsonl").write_text(good + "\n")
-    config = write_config(tmp_path / "bad.yaml", seed=1, n=4, sources={
-        "mine": {"kind": "jsonl", "train": str(tmp_path / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}})
+    spec = {"kind": "jsonl", "train": str(tmp_path / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}
+    config = write_config(tmp_path / "bad.yaml", seed=1, n=4, sources={"mine": spec, "yours": spec})
     code, output = snakemake(tmp_path, "--configfile", config, check=False)
     assert code != 0
     assert f"error: {tmp_path / 'train.jsonl'}:2: malformed JSON" in output

@@ -18,6 +18,10 @@ for mix, members in config["mixes"].items():
     unknown = sorted(set(members) - set(SOURCES))
     if unknown:
         raise ValueError(f"config key 'mixes.{mix}' names sources not under 'sources': {', '.join(unknown)}")
+for key in ("focus", "ksweep"):
+    unknown = sorted(set(config["analysis"][key]) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"config key 'analysis.{key}' names sources not under 'sources': {', '.join(unknown)}")
 if config["evaluation"]["table2"]["mix"] not in config["mixes"]:
     raise ValueError(f"config key 'evaluation.table2.mix' names no mix under 'mixes': "
                      f"{config['evaluation']['table2']['mix']}")

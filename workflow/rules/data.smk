@@ -40,9 +40,27 @@ rule prepare_source:
         " > {log} 2>&1"
 
 
-rule resample_source:
+rule holdout_source:
     input:
         train="results/data/{source}/train.jsonl",
+        code=code("holdout_data.py", "data"),
+    output:
+        rest="results/data/{source}/train.rest.jsonl",
+        heldout="results/data/{source}/heldout.jsonl",
+    params:
+        n=config["calibration"]["heldout"],
+        seed=config["seed"],
+    log:
+        "results/logs/holdout_source/{source}.log",
+    shell:
+        "python {SCRIPTS}/holdout_data.py --input {input.train} --n {params.n} --seed {params.seed}"
+        " --rest {output.rest} --heldout {output.heldout} > {log} 2>&1"
+
+
+rule resample_source:
+    input:
+        train="results/data/{source}/train.rest.jsonl",
+        heldout="results/data/{source}/heldout.jsonl",
         code=code("resample_data.py", "data"),
     output:
         records="results/data/{source}/train.{n}.jsonl",
@@ -55,7 +73,8 @@ rule resample_source:
         "results/benchmarks/resample_source/{source}.{n}.tsv"
     shell:
         "python {SCRIPTS}/resample_data.py --input {input.train} --n {wildcards.n}"
-        " --seed {params.seed} --output {output.records} --summary {output.summary} > {log} 2>&1"
+        " --seed {params.seed} --output {output.records} --summary {output.summary}"
+        " --heldout {input.heldout} > {log} 2>&1"
 
 
 rule data_report:

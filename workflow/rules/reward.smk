@@ -1,5 +1,20 @@
 # Reward models: one per base x scheme (raw, single-{source}, multitask-{mix}, more-{mix}).
-MIXES = config["mixes"]
+
+
+def ksweep_mixes():
+    """{K: mix} for the K-sweep: the first K sources of `analysis.ksweep`, under the name of a
+    configured mix with exactly those sources (trained once) or else `k{K}`."""
+    order = config["analysis"]["ksweep"]
+    named = {tuple(members): name for name, members in config["mixes"].items()}
+    mixes = {k: named.get(tuple(order[:k]), f"k{k}") for k in range(2, len(order) + 1)}
+    for k, mix in mixes.items():
+        if config["mixes"].get(mix, order[:k]) != order[:k]:
+            raise ValueError(f"config key 'mixes.{mix}': the name is the K-sweep's for {order[:k]}; rename the mix")
+    return mixes
+
+
+KSWEEP = ksweep_mixes()
+MIXES = {**{mix: config["analysis"]["ksweep"][:k] for k, mix in KSWEEP.items()}, **config["mixes"]}
 
 
 def reward_schemes():

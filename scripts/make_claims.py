@@ -1,0 +1,36 @@
+"""The paper's claims C1–C8 judged on every base from the produced tables: results/claims.csv."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from more_lib import claims, cli, io
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bases", nargs="+", required=True)
+    parser.add_argument("--table2", type=Path, required=True)
+    parser.add_argument("--results", type=Path, default=Path("results"), help="holds metrics/, outliers/, ksweep/, calibration/")
+    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--mix", required=True)
+    parser.add_argument("--tolerance", type=float, required=True, help="accuracy gap that still counts as close")
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+    table2 = pd.read_csv(args.table2)
+    frames = []
+    for base in args.bases:
+        read = {name: pd.read_csv(args.results / name / f"{base}.csv")
+                for name in ("metrics", "outliers", "ksweep", "calibration")}
+        frames.append(claims.claims_table(base, table2[table2["base"] == base].set_index("scheme"), read["metrics"],
+                                          read["outliers"], read["ksweep"], read["calibration"], args.sources,
+                                          args.mix, args.tolerance))
+    table = pd.concat(frames, ignore_index=True)
+    with io.atomic_path(args.output) as tmp:
+        table.to_csv(tmp, index=False)
+    print(table[["claim", "base", "verdict", "numbers"]].to_string(index=False))
+
+
+if __name__ == "__main__":
+    cli.run(main)

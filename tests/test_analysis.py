@@ -1,0 +1,123 @@
+"""Outliers, temperature scaling, the analysis tables and the claims check, on hand-made inputs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit
+
+from more_lib import claims, metrics, outliers, tables, temperature
+
+SOURCES = ["helpful", "harmless", "summ"]
+
+
+def frame(d, seed=0):
+    """Scores with the reward differences `d` (r_rejected random, so only d matters)."""
+    r_rejected = np.random.default_rng(seed).normal(size=len(d))
+    return pd.DataFrame({"id": [f"p{i}" for i in range(len(d))], "r_chosen": r_rejected + np.asarray(d),
+                         "r_rejected": r_rejected})
+
+
+def test_box_outliers_are_beyond_the_fences():
+    # quartiles 2 and 4, IQR 2: fences at -1 and 7 for factor 1.5, at 1 and 5 for factor 0.5
+    values = [-5.0, 1.5, 2, 3, 4, 4.5, 100]
+    assert outliers.box_outliers(values, 1.5).tolist() == [-5.0, 100]
+    assert outliers.box_outliers(values, 0.5).tolist() == [-5.0, 100]
+    assert outliers.box_outliers([], 1.5).size == 0
+    assert outliers.box_outliers([1, 2, 3, 4, 5, 6, 7, 8], 1.5).size == 0
+
+
+def test_outlier_row_counts_each_sign_separately():
+    d = np.array([1.0, 1.1, 1.2, 1.3, 9.0, -1.0, -1.05, -1.1, -1.15, -1.2, -1.25, -1.3, -8.0, -9.0, 0.0])
+    scores = frame(d)
+    row = outliers.outlier_row(scores["r_chosen"], scores["r_rejected"], 1.5, 10)
+    assert row["positive_outliers"] == 1 and row["positive_outlier_mean"] == pytest.approx(9.0)
+    assert row["negative_outliers"] == 2 and row["negative_outlier_mean"] == pytest.approx(-8.5)
+    assert row["mean_abs_difference"] == pytest.approx(np.abs(d).mean())
+    assert row["ece"] == pytest.approx(metrics.pair_metrics(scores["r_chosen"], scores["r_rejected"], [10])["ece_10"])
+
+
+def sampled_differences(n, scale, seed):
+    """Pairs whose true preference probability is σ(m), labelled by sampling, scored k·m."""
+    rng = np.random.default_rng(seed)
+    m = rng.normal(scale=2.0, size=n)
+    chosen_is_first = rng.random(n) < expit(m)
+    return np.where(chosen_is_first, m, -m) * scale
+
+
+def test_temperature_recovers_the_overconfidence_of_a_scaled_reward():
+    d = sampled_differences(40_000, scale=3.0, seed=1)
+    t = temperature.fit_temperature(d)
+    assert t == pytest.approx(3.0, rel=0.05)
+    assert temperature.mean_nll(d, t) < temperature.mean_nll(d, 1.0)
+    test = sampled_differences(20_000, scale=3.0, seed=2)
+    before = metrics.pair_metrics(test, np.zeros_like(test), [10])["ece_10"]
+    after = metrics.pair_metrics(test / t, np.zeros_like(test), [10])["ece_10"]
+    assert after < before / 3
+
+
+def test_temperature_without_signal_is_one():
+    assert temperature.fit_temperature(np.zeros(10)) == 1.0
+    assert temperature.fit_temperature([]) == 1.0
+
+
+def test_calibration_table_fits_on_heldout_and_reports_before_and_after():
+    heldout = {(s, src): frame(sampled_differences(4000, 2.0, i)) for i, (s, src) in
+               enumerate((s, src) for s in ["single-helpful", "raw"] for src in SOURCES)}
+    test = {(s, src): frame(sampled_differences(2000, 2.0, 100 + i)) for i, (s, src) in
+            enumerate((s, src) for s in ["single-helpful", "raw"] for src in SOURCES)}
+    table = tables.calibration_table("b", test, heldout, {"single-helpful": ["helpful"], "raw": SOURCES},
+                                     SOURCES, 10)
+    assert len(table) == 2 * len(SOURCES)
+    helpful = table[table.scheme == "single-helpful"]
+    held = heldout[("single-helpful", "helpful")]
+    assert (helpful["temperature"] == temperature.fit_temperature(held.r_chosen - held.r_rejected)).all()
+    assert (helpful["fitted_on"] == "helpful").all() and (table[table.scheme == "raw"]["fitted_on"] == "helpful harmless summ").all()
+    assert (table["ece_scaled"] < table["ece"]).all()
+
+
+def test_ksweep_and_outlier_tables_have_the_papers_shape():
+    schemes = ["single-helpful", "single-harmless", "multitask-k2", "more-k2", "multitask-all", "more-all"]
+    scores = {(s, src): frame(np.linspace(-1, 3, 50) * (1 + i % 3), i) for i, (s, src) in
+              enumerate((s, src) for s in schemes for src in ["helpful", "harmless"])}
+    ksweep = tables.ksweep_table("b", scores, ["helpful", "harmless"], {2: "k2", 3: "all"}, 10)
+    assert len(ksweep) == 2 * (1 + 2 * 2)
+    assert ksweep[ksweep.scheme == "Top"]["k"].isna().all()
+    assert ksweep[ksweep.scheme == "MORE"]["k"].tolist() == [2, 3, 2, 3]
+    table = tables.outlier_table("b", scores, ["helpful", "harmless"], "all", 1.5, 10)
+    assert table[["test_source", "scheme"]].values.tolist() == [
+        [t, s] for t in ["helpful", "harmless"] for s in ["Top", "MultiTask", "MORE"]]
+    assert {"ece", "positive_outliers", "positive_outlier_mean", "negative_outliers",
+            "negative_outlier_mean"} <= set(table.columns)
+
+
+def table2(top=(0.70, 0.09), averaging=(0.66, 0.07), multitask=(0.71, 0.05), more=(0.705, 0.04)):
+    rows = {"Top": top, "Averaging": averaging, "MultiTask": multitask, "MORE": more}
+    return pd.DataFrame([{"scheme": k, "avg": a, "ece": e} for k, (a, e) in rows.items()]).set_index("scheme")
+
+
+def test_table2_claims_hold_and_fail_with_the_numbers():
+    assert claims.c2_multitask_close_to_top(table2(), 0.02)[0] == "holds"
+    assert claims.c2_multitask_close_to_top(table2(multitask=(0.75, 0.05)), 0.02)[0] == "fails"
+    assert claims.c3_multitask_ece_above_top(table2())[0] == "fails"
+    assert claims.c3_multitask_ece_above_top(table2(top=(0.7, 0.01)))[0] == "holds"
+    verdict, numbers = claims.c4_more_ece_below_multitask(table2(), 0.02)
+    assert verdict == "holds" and "more_ece=0.0400" in numbers and "multitask_ece=0.0500" in numbers
+    assert claims.c4_more_ece_below_multitask(table2(more=(0.6, 0.04)), 0.02)[0] == "fails"
+    assert claims.c8_averaging_low(table2())[0] == "holds"
+    assert claims.c8_averaging_low(table2(averaging=(0.8, 0.07)))[0] == "fails"
+
+
+def test_off_source_and_k_claims():
+    accuracy = {("helpful", "helpful"): 0.8, ("helpful", "harmless"): 0.6, ("helpful", "summ"): 0.6,
+                ("harmless", "helpful"): 0.5, ("harmless", "harmless"): 0.9, ("harmless", "summ"): 0.6,
+                ("summ", "helpful"): 0.6, ("summ", "harmless"): 0.6, ("summ", "summ"): 0.7}
+    metrics_frame = pd.DataFrame([{"scheme": f"single-{rm}", "test_source": t, "accuracy": a}
+                                  for (rm, t), a in accuracy.items()])
+    verdict, numbers = claims.c1_off_source_drop(metrics_frame, SOURCES)
+    assert verdict == "holds" and "drop_harmless=0.3500" in numbers
+    metrics_frame.loc[(metrics_frame.scheme == "single-summ") & (metrics_frame.test_source == "summ"), "accuracy"] = 0.5
+    assert claims.c1_off_source_drop(metrics_frame, SOURCES)[0] == "fails"
+    falling = pd.DataFrame([{"k": k, "scheme": "MORE", "test_source": t, "ece": 0.1 - 0.01 * k}
+                            for t in ["helpful", "harmless"] for k in range(2, 6)])
+    assert claims.c6_ece_falls_with_k(falling)[0] == "holds"
+    assert claims.c6_ece_falls_with_k(falling.assign(ece=0.01 * falling["k"]))[0] == "fails"
