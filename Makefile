@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 env: $(STAMP)
 
+# The report test renders the HTML report in headless Chromium, a Debian package (root installs it).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 pipeline: $(STAMP)
 	snakemake --cores all
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	pytest

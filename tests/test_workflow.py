@@ -1,10 +1,15 @@
 """Real Snakemake runs of the workflow on tiny configs, each in its own working directory."""
 
+import base64
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -92,6 +97,77 @@ def test_smoke_config_builds_table2_for_every_base(smoke_run):
     assert {f"lambda_{s}" for s in SOURCES} <= set(log.columns)
 
 
+FIGURES = ["fig1_cross_dataset", "fig3_accuracy", "fig4_ece", "fig5_differences", "fig6_ksweep", "fig8_outliers",
+           "fig9_rewards", "reliability"]
+
+
+def test_smoke_config_builds_every_figure_and_analysis_table(smoke_run):
+    workdir, _ = smoke_run
+    for base in ["tiny-s", "tiny-m"]:
+        for name in FIGURES:
+            png = workdir / "results" / "figures" / base / f"{name}.png"
+            assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and png.stat().st_size > 10_000, png
+            assert (workdir / "results" / "figures" / base / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
+        outliers = pd.read_csv(workdir / "results" / "outliers" / f"{base}.csv")
+        assert outliers[["test_source", "scheme"]].values.tolist() == [
+            [t, s] for t in ["helpful", "harmless"] for s in ["Top", "MultiTask", "MORE"]]
+        ksweep = pd.read_csv(workdir / "results" / "ksweep" / f"{base}.csv")
+        assert sorted(ksweep.dropna(subset=["k"])["k"].unique()) == [2, 3, 4, 5]
+        calibration = pd.read_csv(workdir / "results" / "calibration" / f"{base}.csv")
+        assert (calibration["temperature"] > 0).all() and len(calibration) == 8 * len(SOURCES)
+    claims = pd.read_csv(workdir / "results" / "claims.csv")
+    for base in ["tiny-s", "tiny-m"]:
+        verdicts = claims[claims["base"] == base].set_index("claim")["verdict"]
+        assert set(verdicts[["C1", "C2", "C3", "C4", "C4-ts", "C5", "C6", "C8"]]) <= {"holds", "fails"}
+        assert verdicts["C7"] == "pending"
+    assert claims["numbers"].str.contains("=").all()
+
+
+# Chromium as root on a machine with no network: no sandbox, no GPU, no background connections.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--virtual-time-budget=8000"]
+
+# Appended to the report: once it has loaded, open one figure through the report's own app state,
+# as a click on the figure's eye button would.
+SHOW_FIGURE = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const path = Object.keys(results).find(p => p.endsWith("%s"));
+  app.setView({navbarMode: "subcategory", category: "Figures", subcategory: "%s",
+               content: "img", contentPath: results[path].data_uri, resultPath: path});
+}, 200));
+</script>"""
+
+
+def chromium(page, profile, *args):
+    binary = shutil.which("chromium")
+    assert binary, "Debian's chromium is needed for the report test: apt-get install chromium (make test does)"
+    result = subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
+                            check=True, capture_output=True, text=True, timeout=180)
+    return result.stdout, result.stderr
+
+
+def test_report_renders_every_figure_in_headless_chromium(smoke_run, tmp_path):
+    workdir, _ = smoke_run
+    report = workdir / "results" / "report.html"
+    snakemake(workdir, "--report", str(report), "--configfile", DEFAULT, SMOKE)
+    html = report.read_text()
+    for base in ["tiny-s", "tiny-m"]:
+        figure = workdir / "results" / "figures" / base / "fig1_cross_dataset.png"
+        head, body_end, tail = html.rpartition("</body>")
+        page = tmp_path / f"{base}.html"
+        page.write_text(head + SHOW_FIGURE % (f"{base}/{figure.name}", base) + body_end + tail)
+        dom, log = chromium(page, tmp_path / "profile", "--dump-dom")
+        assert "Uncaught" not in log, log
+        shown = re.findall(r'<img src="data:image/png;charset=utf8;filename=[^;]*;base64,([^"]+)"', dom)
+        assert [base64.b64decode(data) for data in shown] == [figure.read_bytes()]
+        for name in FIGURES:  # the navbar lists every figure of the base
+            assert f"{name}.png" in dom
+    _, log = chromium(page, tmp_path / "profile", "--window-size=1400,900", f"--screenshot={tmp_path / 'shot.png'}")
+    pixels = matplotlib.image.imread(tmp_path / "shot.png")
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # a drawn figure, not a blank page
+
+
 def test_benchmark_writes_the_overhead_and_scoring_ratios(smoke_run):
     workdir, _ = smoke_run
     snakemake(workdir, "results/benchmarks/more_overhead.csv", "--configfile", DEFAULT, SMOKE)
@@ -125,11 +201,29 @@ def test_another_seed_gives_other_data(smoke_run, tmp_path):
     assert data_files(workdir)[name] != data_files(tmp_path)[name]
 
 
+def job_counts(output):
+    """The dry run's job stats table as {rule: count}."""
+    lines = output.split("Job stats:")[1].split("total")[0].splitlines()[3:]
+    return {rule: int(count) for rule, count in (line.split() for line in lines if line.strip())}
+
+
+def test_paper_config_dry_run_lists_the_analyses_at_paper_scale(tmp_path):
+    _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "figures", "claims")
+    jobs = job_counts(output)
+    # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5): K = 5 is the mix "all"
+    assert jobs["train_rm"] == jobs["score_rm"] == 4 * (1 + 5 + 2 * 4)
+    for rule in ["outliers", "ksweep", "calibration", "fig_cross_dataset", "fig_schemes", "fig_reward_differences",
+                 "fig_ksweep", "fig_reliability"]:
+        assert jobs[rule] == 4, rule
+    assert jobs["claims"] == 1
+    assert "results/rm/llama-2-13b/more-k3" in output and "results/figures/pythia-1.4b/fig6_ksweep.pdf" in output
+
+
 def test_paper_config_dry_run_lists_the_paper_grid(tmp_path):
     _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "results/table2.csv")
-    jobs = dict(line.split() for line in output.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip())
-    assert jobs == {"prepare_source": "5", "resample_source": "5", "train_rm": "32", "score_rm": "32",
-                    "evaluate_rm": "4", "table2": "1"}
+    jobs = job_counts(output)
+    assert jobs == {"prepare_source": 5, "holdout_source": 5, "resample_source": 5, "train_rm": 32, "score_rm": 32,
+                    "evaluate_rm": 4, "table2": 1}
     for source in SOURCES:
         assert f"results/data/{source}/train.40000.jsonl" in output
     for base in ["pythia-1.4b", "pythia-2.8b", "llama-2-7b", "llama-2-13b"]:
