@@ -120,7 +120,7 @@ def test_smoke_config_builds_every_figure_and_analysis_table(smoke_run):
         verdicts = claims[claims["base"] == base].set_index("claim")["verdict"]
         assert set(verdicts[["C1", "C2", "C3", "C4", "C4-ts", "C5", "C6", "C8"]]) <= {"holds", "fails"}
         assert verdicts["C7"] == "pending"
-    assert claims["numbers"].str.contains("=").all()
+    assert claims[claims["claim"] != "C7"]["numbers"].str.contains("=").all()
 
 
 # Chromium as root on a machine with no network: no sandbox, no GPU, no background connections.
@@ -190,7 +190,7 @@ def test_same_seed_gives_byte_identical_data(smoke_run, tmp_path):
     workdir, _ = smoke_run
     snakemake(tmp_path, "data", "--configfile", DEFAULT, SMOKE)
     first, second = data_files(workdir), data_files(tmp_path)
-    assert first.keys() == second.keys() and len(first) == 5 * 5 + 1
+    assert first.keys() == second.keys() and len(first) == 5 * 7 + 1
     assert first == second
 
 
