@@ -1,0 +1,96 @@
+"""A fake OpenAI-compatible chat endpoint for the judge tests: real HTTP on 127.0.0.1 (a free port),
+POST /v1/chat/completions answered by a function of the question, with faults on demand.
+
+`server.faults` is consumed one item per request: an HTTP status (429, 500...), (status, headers),
+"slow" (answer after `server.slow_s`, past the client's timeout) or "hang" (no answer until
+`server.release` is set, then the connection just closes). With `server.hang_after = k`, every
+request after the first k hangs. `server.log` holds one entry per request; `server.answered`
+counts the answers delivered per question.
+"""
+
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def default_answer(question):
+    return "Comparison: both are fine.\nMore helpful: A"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def send_json(self, status, body, headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in dict(headers).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        srv = self.server
+        if self.path != "/v1/chat/completions":
+            return self.send_json(404, {"error": {"message": f"no route {self.path}"}})
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        question = body["messages"][-1]["content"]
+        with srv.lock:
+            fault = srv.faults.pop(0) if srv.faults else None
+            if fault is None and srv.hang_after is not None and srv.received >= srv.hang_after:
+                fault = "hang"
+            srv.received += 1
+            entry = {"question": question, "auth": self.headers.get("Authorization"), "fault": fault,
+                     "model": body.get("model"), "temperature": body.get("temperature"),
+                     "max_tokens": body.get("max_tokens")}
+            srv.log.append(entry)
+        if fault == "hang":
+            srv.release.wait(60)
+            self.close_connection = True
+            return None
+        if fault is not None and fault != "slow":
+            status, headers = fault if isinstance(fault, tuple) else (fault, {})
+            message = srv.error_message(self.headers.get("Authorization")) if srv.error_message else "fault"
+            return self.send_json(status, {"error": {"message": message, "type": "test", "code": status}},
+                                  headers)
+        if fault == "slow":
+            time.sleep(srv.slow_s)
+        answer = srv.answer(question)
+        usage = {"prompt_tokens": len(question.split()), "completion_tokens": len(answer.split())}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        try:
+            self.send_json(200, {
+                "id": f"chatcmpl-{len(srv.log)}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model"), "usage": usage,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": answer}}]})
+        except OSError:  # the client gave up (timeout) and closed the connection
+            return None
+        with srv.lock:
+            if fault is None:
+                srv.answered[question] += 1
+                srv.usage["prompt_tokens"] += usage["prompt_tokens"]
+                srv.usage["completion_tokens"] += usage["completion_tokens"]
+        return None
+
+
+def start(answer=default_answer):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.answer, server.faults, server.slow_s, server.hang_after = answer, [], 1.0, None
+    server.error_message = None  # fn(Authorization header) -> error text, to test that keys are redacted
+    server.log, server.answered, server.usage, server.received = [], Counter(), Counter(), 0
+    server.lock, server.release = threading.Lock(), threading.Event()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server
+
+
+def stop(server):
+    server.release.set()
+    server.shutdown()
+    server.server_close()
