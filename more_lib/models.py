@@ -69,7 +69,8 @@ def rewards_and_features(model, input_ids, attention_mask):
 
 
 def save_pretrained(model, tokenizer, path):
-    """A plain Hugging Face folder: AutoModelForSequenceClassification / AutoTokenizer load it."""
+    """A plain Hugging Face folder that the Auto* classes (sequence classifier or causal LM) and
+    AutoTokenizer load as it is."""
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from more_lib import io, models, weighting
+from more_lib import io, models, policy, weighting
 from more_lib.seeding import rng_for
 
 
@@ -114,8 +114,14 @@ class _DeepSpeed:
         return self.engine.module.state_dict()
 
 
-def _has_checkpoint(directory, distributed):
-    return (directory / ("latest" if distributed else "state.pt")).exists()
+def resume(trainer, checkpoint_dir, extra):
+    """(first step, log so far, *extra state) from the last checkpoint, or a fresh start."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    state = {"step": 0, "log": [], **extra}
+    if (checkpoint_dir / ("latest" if "WORLD_SIZE" in os.environ else "state.pt")).exists():
+        state = trainer.load(checkpoint_dir)
+        print(f"resumed from the checkpoint at step {state['step']}", flush=True)
+    return state["step"], state["log"], *(state[key] for key in extra)
 
 
 def make_trainer(model, settings, num_pairs_per_rank):
@@ -139,12 +145,7 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
     plan = step_plan([len(r) for r in records_by_source], settings["pairs_per_source"], seed, sources)
     trainer = make_trainer(model, settings, len(sources) * settings["pairs_per_source"] // world)
     device = next(trainer.model.parameters()).device
-    start, log, more_state = 0, [], {}
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    if _has_checkpoint(checkpoint_dir, world > 1 or "WORLD_SIZE" in os.environ):
-        state = trainer.load(checkpoint_dir)
-        start, log, more_state = state["step"], state["log"], state["more_state"]
-        print(f"resumed from the checkpoint at step {start}", flush=True)
+    start, log, more_state = resume(trainer, checkpoint_dir, {"more_state": {}})
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
@@ -156,3 +157,32 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
         if (step + 1) % settings["checkpoint_every"] == 0:
             trainer.save(checkpoint_dir, {"step": step + 1, "log": log, "more_state": more_state})
     return trainer, log, sources
+
+
+def example_plan(num_examples, batch_size, epochs, seed):
+    """For each step, the indices of its examples: `epochs` shuffled passes, the last partial batch kept."""
+    orders = [rng_for(seed, "policy-order", epoch).permutation(num_examples) for epoch in range(epochs)]
+    return [order[i:i + batch_size] for order in orders for i in range(0, num_examples, batch_size)]
+
+
+def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max_steps=None):
+    """Causal-LM training on (ids, labels) examples (pre-training, SFT or RJS); returns the trainer
+    and one log row per step. Under torchrun each rank takes its share of every batch."""
+    rank, world = rank_and_world()
+    plan = example_plan(len(examples), settings["batch_size"], settings["epochs"], seed)
+    trainer = make_trainer(model, settings, max(1, settings["batch_size"] // world))
+    device = next(trainer.model.parameters()).device
+    start, log = resume(trainer, checkpoint_dir, {})
+    trainer.model.train()
+    for step in range(start, min(len(plan), max_steps or len(plan))):
+        began = time.perf_counter()
+        batch = policy.collate(tokenizer, [examples[i] for i in plan[step][rank::world]])
+        nll, tokens = policy.token_losses(trainer.model, *(t.to(device) for t in batch))
+        # the mean over the whole batch's tokens, whichever rank holds them: ranks' gradients are averaged
+        seen = _all_reduce_mean(torch.stack([nll.detach().float(), tokens.float()]))
+        trainer.backward_and_step(nll / seen[1].clamp(min=1))
+        log.append({"step": step + 1, "loss": (seen[0] / seen[1]).item(), "tokens": round(seen[1].item() * world),
+                    "seconds": time.perf_counter() - began})
+        if (step + 1) % settings["checkpoint_every"] == 0:
+            trainer.save(checkpoint_dir, {"step": step + 1, "log": log})
+    return trainer, log

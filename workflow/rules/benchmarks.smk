@@ -4,7 +4,7 @@
 
 rule bench_reward:
     input:
-        sorted({tokenizer for base in config["bases"] for tokenizer in built_tokenizer(base)}),
+        sorted({tokenizer for base in config["bases"] for tokenizer in built_tokenizer(config["bases"][base])}),
         train=expand("results/data/{source}/train.{n}.jsonl", source=MIXES[TABLE2["mix"]], n=RESAMPLE_N),
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         code=code("bench_reward.py", "train", "scoring", "models", "weighting"),

@@ -1,5 +1,6 @@
 # Config validation, wildcard constraints and the helpers the rules share.
 import json
+import re
 from pathlib import Path
 
 from snakemake.utils import validate

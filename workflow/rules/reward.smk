@@ -42,14 +42,14 @@ def base_spec(wildcards):
     return json.dumps(config["bases"][wildcards.base], sort_keys=True)
 
 
-def built_tokenizer(base):
-    """The base's tokenizer folder when the workflow builds it (the synthetic world)."""
-    tokenizer = config["bases"][base].get("tokenizer")
+def built_tokenizer(spec):
+    """A model's tokenizer folder when the workflow builds it (the synthetic world)."""
+    tokenizer = spec.get("tokenizer")
     return [tokenizer] if tokenizer and tokenizer.startswith("results/") else []
 
 
 def base_inputs(wildcards):
-    return built_tokenizer(wildcards.base)
+    return built_tokenizer(config["bases"][wildcards.base])
 
 
 def reward_settings(wildcards):
@@ -84,7 +84,7 @@ rule train_rm:
     benchmark:
         "results/benchmarks/train_rm/{base}/{scheme}.tsv"
     shell:
-        "python {SCRIPTS}/train_rm.py --base {params.base:q} --scheme {params.kind}"
+        "python {SCRIPTS}/launch.py {SCRIPTS}/train_rm.py --base {params.base:q} --scheme {params.kind}"
         " --train {input.train} --settings {params.settings:q} --seed {params.seed}"
         " --output {output} --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
 

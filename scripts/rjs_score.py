@@ -1,0 +1,36 @@
+"""Score every RJS sample with one reward model (prompt as in its training pairs + response)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from more_lib import cli, io, models, policy, scoring
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rm", type=Path, required=True, help="reward-model folder")
+    parser.add_argument("--samples", type=Path, required=True)
+    parser.add_argument("--settings", required=True, help="JSON: the `reward` config block")
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    settings = json.loads(args.settings)
+    samples = pd.read_parquet(args.samples)
+    tokenizer = models.load_tokenizer({"tokenizer": str(args.rm)})
+    model = AutoModelForSequenceClassification.from_pretrained(args.rm)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    texts = [policy.rm_text(p, y) for p, y in zip(samples["prompt"], samples["response"])]
+    rewards = scoring.score_texts(model, tokenizer, texts, settings["max_length"], settings["score_batch_size"])
+    with io.atomic_path(args.output) as tmp:
+        samples[["id", "sample"]].assign(reward=rewards).to_parquet(tmp, index=False)
+    print(f"{len(samples)} samples scored, mean reward {rewards.mean():.4f}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
