@@ -1,0 +1,44 @@
+"""Run a training script on the GPUs this job was given: `python launch.py SCRIPT [ARGS...]`.
+
+With one GPU or none it runs `python SCRIPT ARGS...`; with N > 1 it runs `torchrun --standalone
+--nproc_per_node N SCRIPT ARGS...` (as `python -m torch.distributed.run`, so the ranks use this
+interpreter). N is read from the job, never from a constant, so the same rule runs on a laptop, a
+1-GPU node and an 8-GPU SLURM allocation:
+  CUDA_VISIBLE_DEVICES (the devices the ranks can actually see; SLURM sets it for GPU jobs),
+  else SLURM_GPUS_ON_NODE (what SLURM allocated on this node), else none.
+"""
+
+import os
+import sys
+
+NO_DEVICES = {"", "-1", "NoDevFiles"}
+
+
+def gpu_count(env):
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return 0 if visible.strip() in NO_DEVICES else len([d for d in visible.split(",") if d.strip()])
+    allocated = env.get("SLURM_GPUS_ON_NODE", "").strip()
+    return int(allocated) if allocated.isdigit() else 0
+
+
+def command(script, args, env, python=sys.executable):
+    """The command line that runs `script args` on the job's GPUs."""
+    n = gpu_count(env)
+    if n <= 1:
+        return [python, script, *args]
+    return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", script, *args]
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    args = sys.argv[2:]
+    argv = command(sys.argv[1], args, os.environ)
+    print("launch:", " ".join(argv[:len(argv) - len(args)]), file=sys.stderr, flush=True)
+    # exec, not a child: the job's exit status and signals (scancel, timeouts) reach the script.
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""CI checks that need no cluster: the paper's whole DAG dry-runs through the slurm profile as a
+user types it from the repository root, and `snakemake --lint` reports nothing unjustified."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.test_workflow import REPO, job_counts
+
+
+def from_repo_root(workdir, *args):
+    """snakemake run from the repository root, as typed there (`--profile slurm` is the folder
+    slurm/), with a scratch working directory so that no results/ of a real run is read."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run([sys.executable, "-m", "snakemake", *args, "--directory", str(workdir)], cwd=REPO,
+                            check=False, env=env, capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stdout + result.stderr
+
+
+def job_blocks(output, rule):
+    return re.findall(rf"^rule {rule}:\n((?:    .*\n|Shell command: .*\n)+)", output, re.MULTILINE)
+
+
+def test_paper_dag_dry_runs_through_the_slurm_profile(tmp_path):
+    started = time.monotonic()
+    code, output = from_repo_root(tmp_path, "--profile", "slurm", "-n", "--configfile=config/paper.yaml")
+    print(f"paper DAG dry run with --profile slurm: {time.monotonic() - started:.1f} s")
+    assert code == 0, output[-6000:]
+    assert "Using profiles slurm and workflow specific profile" in output
+    jobs = job_counts(output)
+    print(f"{sum(jobs.values())} jobs: {jobs}")
+    # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5)
+    assert jobs["train_rm"] == jobs["score_rm"] == 4 * (1 + 5 + 2 * 4)
+    trainings = job_blocks(output, "train_rm")
+    assert len(trainings) == jobs["train_rm"]
+    for block in trainings:
+        # GPUs, memory and time from config/paper.yaml; partition and account still to be edited.
+        resources = dict(re.findall(r"(\w+)=([^,\n]+)", re.search(r"^    resources: (.*)$", block, re.MULTILINE)[1]))
+        assert resources["gpu"] == "8" and int(resources["mem_mb"]) >= 128000 and int(resources["runtime"]) >= 720
+        assert resources["slurm_partition"].startswith("EDIT") and resources["cpus_per_gpu"] == "8"
+        # torchrun on the allocated GPUs, through the launcher.
+        assert re.search(r"^Shell command: python \S+/scripts/launch\.py \S+/scripts/train_rm\.py ", block,
+                         re.MULTILINE), block
+
+
+# Every lint `snakemake --lint` reports today, and why it stays: {title: rules or files it may name}.
+# A lint outside this list fails the test; fix it or add it here with its reason.
+ANY = "*"
+ACCEPTED_LINTS = {
+    # The script a rule runs is one of its inputs (code() in common.smk), so it is tracked like
+    # any input; SCRIPTS only says where the repository's scripts/ folder is.
+    "Shell command directly uses variable SCRIPTS from outside of the rule": ANY,
+    # The source list shapes these rules' inputs (one file per source), so a change to it reruns
+    # them through the input trigger already.
+    "Shell command directly uses variable SOURCES from outside of the rule": {
+        "evaluate_rm", "table2", "calibration", "claims", "fig_cross_dataset", "fig_schemes",
+        "fig_reward_differences", "fig_reliability"},
+    # Input functions sit next to the rules that use them (a stage reads as one file); only the
+    # helpers every stage shares live in common.smk.
+    "Mixed rules and functions in same snakefile.": {
+        "common.smk", "data.smk", "reward.smk", "evaluate.smk", "figures.smk", "align.smk", "judge.smk"},
+    # The param is a hub id in the paper world and the policy folder in the synthetic one; that
+    # folder is an input too, and the pipeline assumes a shared file system (SLURM included).
+    "Param init is a prefix of input or output file but hardcoded": {"sft_policy", "rjs_policy"},
+    "Param policy is a prefix of input or output file but hardcoded": {"rjs_sample"},
+}
+
+
+def lints(output):
+    """[(title, rule name or snakefile name)] from --lint's text report."""
+    found, where = [], None
+    for line in output.splitlines():
+        header = re.match(r"Lints for (?:rule (\w+) \(|snakefile (\S+):)", line)
+        if header:
+            where = header[1] or Path(header[2]).name
+        item = re.match(r"    \* (.*?):?$", line)
+        if item and where:
+            found.append((item[1], where))
+    return found
+
+
+def test_lint_reports_only_the_justified_lints(tmp_path):
+    code, output = from_repo_root(tmp_path, "--lint", "--configfile=config/config.yaml")
+    found = lints(output)
+    print(f"snakemake --lint: {len(found)} lints")
+    unexpected = [(title, where) for title, where in found
+                  if not (ACCEPTED_LINTS.get(title) == ANY or where in ACCEPTED_LINTS.get(title, ()))]
+    assert not unexpected, "\n".join(f"{where}: {title}" for title, where in unexpected)
+    assert found or code == 0, output[-3000:]  # a lint run that failed before linting is no pass
