@@ -82,6 +82,17 @@ def c6_ece_falls_with_k(ksweep):
         **{f"spearman_{test}": float(t) for test, t in trends.items()}, **eces)
 
 
+def c7_ece_against_win_rate(correlation):
+    """Fig. 7: lower ECE goes with a higher win rate over SFT, i.e. both correlations negative."""
+    if correlation is None:
+        return "not measured", "base not in alignment.ksweep.bases"
+    stats = correlation.set_index("statistic")
+    return _verdict(bool((stats["estimate"] < 0).all())), _numbers(
+        points=int(stats.loc["pearson", "points"]),
+        **{f"{name}{suffix}": float(stats.loc[name, column]) for name in ("pearson", "spearman")
+           for suffix, column in (("", "estimate"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"))})
+
+
 def c8_averaging_low(table2):
     avg = table2.loc["Averaging", "avg"]
     return _verdict(avg < min(table2.loc["Top", "avg"], table2.loc["MultiTask", "avg"])), _numbers(
@@ -89,8 +100,9 @@ def c8_averaging_low(table2):
         multitask_avg=float(table2.loc["MultiTask", "avg"]))
 
 
-def claims_table(base, table2, metrics, outliers, ksweep, calibration, sources, mix, tolerance):
-    """One row per claim for `base`; `table2` is this base's rows of Table 2 indexed by scheme."""
+def claims_table(base, table2, metrics, outliers, ksweep, calibration, correlation, sources, mix, tolerance):
+    """One row per claim for `base`; `table2` is this base's rows of Table 2 indexed by scheme;
+    `correlation` is Fig. 7's (None when the base's K-sweep RMs align no policy)."""
     verdicts = {
         "C1": c1_off_source_drop(metrics, sources),
         "C2": c2_multitask_close_to_top(table2, tolerance),
@@ -99,7 +111,7 @@ def claims_table(base, table2, metrics, outliers, ksweep, calibration, sources, 
         "C4-ts": c4_after_temperature_scaling(calibration, mix),
         "C5": c5_smaller_differences_and_outliers(outliers),
         "C6": c6_ece_falls_with_k(ksweep),
-        "C7": ("pending", "needs Table 1 (RJS win rates)"),
+        "C7": c7_ece_against_win_rate(correlation),
         "C8": c8_averaging_low(table2),
     }
     return pd.DataFrame([{"claim": claim, "base": base, "statement": STATEMENTS[claim], "verdict": verdict,

@@ -79,3 +79,23 @@ def pair_metrics(r_chosen, r_rejected, bins=(5, 10, 20)):
         for name, value in calibration_errors(confidence, label, m).items():
             metrics[f"{name}_{m}"] = value
     return metrics
+
+
+def correlations(x, y, resamples, seed, level=0.95):
+    """Pearson r and Spearman ρ of paired points, each with a percentile bootstrap interval
+    (points resampled in pairs; a resample whose x or y is constant has no correlation and is skipped)."""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, statistic in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
+        boot = []
+        for _ in range(resamples):
+            i = rng.integers(len(x), size=len(x))
+            if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+                boot.append(statistic(x[i], y[i]).statistic)
+        low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2]) if boot else (np.nan, np.nan)
+        rows.append({"statistic": name, "estimate": statistic(x, y).statistic, "ci_low": low, "ci_high": high,
+                     "level": level, "points": len(x), "resamples": len(boot)})
+    return pd.DataFrame(rows)

@@ -115,3 +115,40 @@ def write_table(table, csv_path, markdown_path):
         table.to_csv(tmp, index=False)
     with io.atomic_path(markdown_path) as tmp:
         tmp.write_text(to_markdown(table))
+
+
+def table1(metric_tables, ppl, outcomes, mix, sources, ece_bins):
+    """Table 1: the base policy's perplexity row, then per base the MultiTask and MORE rows: RM
+    accuracy and ECE on the alignment sources' test sets (pooled pairs), perplexity of the policy
+    RJS-aligned with that RM per source, and, on the MORE row, Win/Tie/Lose (%) of MORE's policy
+    over MultiTask's. Accuracy pools the sources' pairs; ECE is the mean of the sources' ECEs, as
+    Table 2's ECE column. `outcomes` maps base -> judge.summarise(...) of MORE vs MultiTask."""
+    ppl = ppl.pivot(index="policy", columns="source", values="ppl")
+    rows = [{"base": "-", "scheme": "-", **{f"ppl_{s}": ppl.loc["base", s] for s in sources}}]
+    for frame in metric_tables:
+        base = frame["base"].iloc[0]
+        for kind, label in (("multitask", "MultiTask"), ("more", "MORE")):
+            scheme = f"{kind}-{mix}"
+            part = frame[(frame["scheme"] == scheme) & frame["test_source"].isin(sources)]
+            accuracy = (part["accuracy"] * part["n_pairs"]).sum() / part["n_pairs"].sum()
+            row = {"base": base, "scheme": label, "accuracy": accuracy, "ece": part[f"ece_{ece_bins}"].mean(),
+                   **{f"ppl_{s}": ppl.loc[f"rjs-{base}-{scheme}", s] for s in sources}}
+            if kind == "more":
+                row.update({k: outcomes[base][k] for k in ("win", "tie", "lose")}, judged=outcomes[base]["n"])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fig7_points(ksweep_tables, outcomes, schemes):
+    """Fig. 7's points: per K-sweep RM, its ECE (mean over the K-sweep's test sources) and the
+    Win/Tie/Lose (%) over SFT of the policy RJS-aligned with it. `outcomes` maps (base, scheme
+    label, k) -> judge.summarise(...)."""
+    labels = {"more": "MORE", "multitask": "MultiTask"}
+    rows = []
+    for frame in ksweep_tables:
+        swept = frame[frame["scheme"].isin([labels[s] for s in schemes])]
+        for (base, scheme, k), part in swept.groupby(["base", "scheme", "k"], sort=False):
+            outcome = outcomes[(base, scheme, int(k))]
+            rows.append({"base": base, "scheme": scheme, "k": int(k), "ece": part["ece"].mean(),
+                         "accuracy": part["accuracy"].mean(), **{key: outcome[key] for key in ("win", "tie", "lose", "n")}})
+    return pd.DataFrame(rows)

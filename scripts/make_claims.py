@@ -1,4 +1,4 @@
-"""The paper's claims C1–C8 judged on every base from the produced tables: results/claims.csv."""
+"""The paper's claims C1–C8 judged on every base from the produced tables and Fig. 7: results/claims.csv."""
 
 import argparse
 from pathlib import Path
@@ -15,16 +15,19 @@ def main():
     parser.add_argument("--results", type=Path, default=Path("results"), help="holds metrics/, outliers/, ksweep/, calibration/")
     parser.add_argument("--sources", nargs="+", required=True)
     parser.add_argument("--mix", required=True)
+    parser.add_argument("--correlation", type=Path, required=True, help="Fig. 7's correlations (claim C7)")
+    parser.add_argument("--aligned-bases", nargs="*", default=[], help="bases whose K-sweep RMs Fig. 7 uses")
     parser.add_argument("--tolerance", type=float, required=True, help="accuracy gap that still counts as close")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    table2 = pd.read_csv(args.table2)
+    table2, correlation = pd.read_csv(args.table2), pd.read_csv(args.correlation)
     frames = []
     for base in args.bases:
         read = {name: pd.read_csv(args.results / name / f"{base}.csv")
                 for name in ("metrics", "outliers", "ksweep", "calibration")}
         frames.append(claims.claims_table(base, table2[table2["base"] == base].set_index("scheme"), read["metrics"],
-                                          read["outliers"], read["ksweep"], read["calibration"], args.sources,
+                                          read["outliers"], read["ksweep"], read["calibration"],
+                                          correlation if base in args.aligned_bases else None, args.sources,
                                           args.mix, args.tolerance))
     table = pd.concat(frames, ignore_index=True)
     with io.atomic_path(args.output) as tmp:

@@ -94,10 +94,6 @@ def test_nothing_changed_nothing_scheduled(built):
     assert "Nothing to be done" in dry_run(built)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "over-invalidation: reward_settings() in workflow/rules/reward.smk passes the whole `reward` block, "
-    "MORE's alpha included, as a param of every train_rm and score_rm job, so alpha reruns all five reward "
-    "models and their scores; pass `more` to more-* schemes only, and only the scoring keys to score_rm"))
 def test_more_alpha_reruns_only_the_more_reward_model_and_what_reads_it(built):
     config = changed(built[2], "reward", "more", "alpha", value=0.9)
     assert scheduled(dry_run(built, config)) == {rm("more-all"), scores("more-all"), *EVALUATION}

@@ -1,6 +1,7 @@
 """Real Snakemake runs of the workflow on tiny configs, each in its own working directory."""
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -13,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from more_lib.data import read_records
+from tests import judge_server
 from tests.hub_fixtures import build_hub_mirror
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,9 +27,9 @@ PAPER = REPO / "config" / "paper.yaml"
 SOURCES = ["helpful", "harmless", "oasst1", "webgpt", "summ"]
 
 
-def snakemake(workdir, *args, check=True):
+def snakemake(workdir, *args, check=True, env=None):
     """Run snakemake on the repository's workflow with `workdir` as its working directory."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = dict(os.environ, **(env or {}), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
                "--directory", str(workdir), "--cores", "2", *args]
     result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
@@ -112,15 +115,16 @@ def test_smoke_config_builds_every_figure_and_analysis_table(smoke_run):
         assert outliers[["test_source", "scheme"]].values.tolist() == [
             [t, s] for t in ["helpful", "harmless"] for s in ["Top", "MultiTask", "MORE"]]
         ksweep = pd.read_csv(workdir / "results" / "ksweep" / f"{base}.csv")
-        assert sorted(ksweep.dropna(subset=["k"])["k"].unique()) == [2, 3, 4, 5]
+        assert sorted(ksweep.dropna(subset=["k"])["k"].unique()) == [2, 3]  # analysis.ksweep in smoke.yaml
         calibration = pd.read_csv(workdir / "results" / "calibration" / f"{base}.csv")
         assert (calibration["temperature"] > 0).all() and len(calibration) == 8 * len(SOURCES)
     claims = pd.read_csv(workdir / "results" / "claims.csv")
     for base in ["tiny-s", "tiny-m"]:
         verdicts = claims[claims["base"] == base].set_index("claim")["verdict"]
         assert set(verdicts[["C1", "C2", "C3", "C4", "C4-ts", "C5", "C6", "C8"]]) <= {"holds", "fails"}
-        assert verdicts["C7"] == "pending"
-    assert claims[claims["claim"] != "C7"]["numbers"].str.contains("=").all()
+    # C7 comes from Fig. 7, built from the K-sweep RMs of alignment.ksweep.bases (tiny-s) only
+    assert claims.set_index(["claim", "base"]).loc[("C7", "tiny-m"), "verdict"] == "not measured"
+    assert claims[claims["verdict"] != "not measured"]["numbers"].str.contains("=").all()
 
 
 # Chromium as root on a machine with no network: no sandbox, no GPU, no background connections.
@@ -180,6 +184,104 @@ def test_benchmark_writes_the_overhead_and_scoring_ratios(smoke_run):
     assert "tiny-s: MORE / MultiTask step time = " in log
 
 
+def test_smoke_config_aligns_a_policy_with_every_rm(smoke_run):
+    workdir, _ = smoke_run
+    results = workdir / "results"
+    rjs = [f"rjs-{base}-{scheme}-all" for base in ["tiny-s", "tiny-m"] for scheme in ["multitask", "more"]]
+    rjs += ["rjs-tiny-s-more-k2", "rjs-tiny-s-more-k3"]  # alignment.ksweep: MORE K-sweep RMs of tiny-s
+    policies = ["base", "sft", *rjs]
+    ppl = pd.read_csv(results / "ppl.csv")
+    assert sorted(ppl["policy"]) == sorted(policies * 2) and (ppl["ppl"] > 1).all() and (ppl["pairs"] == 20).all()
+    for policy in policies:
+        for task in ["helpful", "harmless"]:
+            lines = (results / "generations" / policy / f"{task}.jsonl").read_text().splitlines()
+            assert len(lines) == 10 and {"id", "prompt", "response"} == set(json.loads(lines[0]))
+    samples = pd.read_parquet(results / "rjs" / "base" / "samples.parquet")
+    assert len(samples) == 2 * 12 * 4  # 12 prompts per H&H source, S = 4
+    selection = pd.read_csv(results / "rjs" / "selection.csv")
+    assert len(selection) == 2 * (2 + 2 + 2 + 1)  # per source: each aligned RM and each base's Raw RM
+    assert selection[["oracle_selected", "oracle_all", "oracle_gain"]].notna().all(axis=None)
+    selected = pd.read_parquet(results / "rjs" / "base" / "tiny-s" / "more-all" / "selected.parquet")
+    assert len(selected) == 24 and selected["id"].is_unique
+    model = AutoModelForCausalLM.from_pretrained(results / "policy" / "rjs-tiny-s-more-all")
+    tokenizer = AutoTokenizer.from_pretrained(results / "policy" / "rjs-tiny-s-more-all")
+    out = model.generate(**tokenizer(["human: how to boil an egg assistant:"], return_tensors="pt"),
+                         max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert out.shape[1] > 7
+
+
+def test_smoke_config_judges_and_builds_table1_and_fig7(smoke_run):
+    workdir, _ = smoke_run
+    results = workdir / "results"
+    table1 = pd.read_csv(results / "table1.csv")
+    assert table1[["base", "scheme"]].values.tolist() == [["-", "-"]] + [
+        [base, scheme] for base in ["tiny-s", "tiny-m"] for scheme in ["MultiTask", "MORE"]]
+    more = table1[table1["scheme"] == "MORE"]
+    assert np.allclose(more[["win", "tie", "lose"]].sum(axis=1), 100) and (more["judged"] > 0).all()
+    assert table1[["ppl_helpful", "ppl_harmless"]].notna().all(axis=None)
+    judged = [json.loads(line) for line in
+              (results / "judgments" / "rjs-tiny-s-more-all_vs_rjs-tiny-s-multitask-all" / "helpful.jsonl").open()]
+    assert len(judged) == 10 and {j["winner"] for j in judged} <= {"a", "b", "tie"}
+    assert all(len(j["answers"]) == 2 for j in judged)
+    correlation = pd.read_csv(results / "fig7_correlation.csv").set_index("statistic")
+    assert set(correlation.index) == {"pearson", "spearman"}
+    assert (correlation["points"] == 2).all()  # K = 2, 3 (smoke.yaml)
+    assert (results / "figures" / "fig7_correlation.png").read_bytes().startswith(b"\x89PNG")
+    ledger = pd.read_csv(results / "judge" / "ledger.csv")
+    assert len(ledger) == 2 * 4 and (ledger["requests"] == 0).all()  # the oracle asks no one
+
+
+def test_changing_one_rm_setting_reruns_its_alignment_but_not_the_sampling(smoke_run, tmp_path):
+    workdir, _ = smoke_run
+    overlay = tmp_path / "lr.yaml"
+    overlay.write_text(yaml.safe_dump({"bases": {"tiny-m": {"reward": {"lr": 2.0e-3}}}}))
+    _, output = snakemake(workdir, "-n", "--configfile", DEFAULT, SMOKE, overlay)
+    jobs = job_counts(output)
+    assert jobs["train_rm"] == 12  # tiny-m's RMs only: raw, 5 single, MultiTask/MORE on all, k2, k3
+    assert jobs["rjs_score"] == jobs["rjs_select"] == 3 and jobs["rjs_policy"] == 2  # Raw, MultiTask, MORE
+    assert jobs["judge"] == 2 and jobs["table1"] == 1
+    for untouched in ["rjs_sample", "pretrain_policy", "sft_policy", "prepare_source", "fig7"]:
+        assert untouched not in jobs, untouched
+    trained = re.findall(r"rule rjs_policy:\n(?:    .*\n)*?    output: (\S+)", output)
+    assert sorted(trained) == ["results/policy/rjs-tiny-m-more-all", "results/policy/rjs-tiny-m-multitask-all"]
+
+
+def test_judge_rule_runs_through_an_openai_compatible_http_server(smoke_run, tmp_path):
+    """The Table 1 judgments again, asked of a real HTTP server through the openai client."""
+    workdir, _ = smoke_run
+    shutil.copytree(workdir, tmp_path / "w", symlinks=True)
+    key = "sk-test-never-logged-0123456789"
+    server = judge_server.start(prefer_longer)
+    try:
+        overlay = tmp_path / "judge.yaml"
+        overlay.write_text(yaml.safe_dump({"judge": {
+            "kind": "openai", "prompts": str(REPO / "config" / "judge_prompts.yaml"), "model": "judge-test",
+            "base_url": server.url, "api_key_env": "JUDGE_TEST_KEY", "temperature": 0, "max_tokens": 32,
+            "concurrency": 2, "timeout": 10, "max_retries": 2, "backoff_initial": 0.01, "backoff_max": 0.05,
+            "cache": "results/judge/cache.sqlite"}}))
+        _, output = snakemake(tmp_path / "w", "results/table1.csv", "--configfile", DEFAULT, SMOKE, overlay,
+                              env={"JUDGE_TEST_KEY": key})
+    finally:
+        judge_server.stop(server)
+    assert 0 < len(server.log) <= 2 * 2 * 10 * 2  # bases x tasks x prompts x both orders
+    assert all(entry["auth"] == f"Bearer {key}" for entry in server.log)
+    ledger = pd.concat(pd.read_csv(tmp_path / "w" / "results" / "judge" / "ledger" / f"rjs-{base}-more-all_vs_rjs-{base}-multitask-all" / f"{task}.csv")
+                       for base in ["tiny-s", "tiny-m"] for task in ["helpful", "harmless"])
+    assert ledger["requests"].sum() == len(server.log) and (ledger["model"] == "judge-test").all()
+    table1 = pd.read_csv(tmp_path / "w" / "results" / "table1.csv")
+    assert np.allclose(table1[table1["scheme"] == "MORE"][["win", "tie", "lose"]].sum(axis=1), 100)
+    for path in (tmp_path / "w" / "results").rglob("*"):
+        if path.is_file() and path.suffix in {".log", ".csv", ".jsonl", ".md", ".sqlite", ".json"}:
+            assert key not in path.read_text(errors="ignore"), path
+    assert key not in output
+
+
+def prefer_longer(question):
+    """A judge with a rule: the longer response wins (position A on equal length, a position bias)."""
+    a, b = re.search(r"^Response A: (.*)\nResponse B: (.*)$", question, re.MULTILINE).groups()
+    return f"Comparison: length.\nMore helpful: {'B' if len(b.split()) > len(a.split()) else 'A'}"
+
+
 def test_second_run_does_nothing(smoke_run):
     workdir, _ = smoke_run
     _, output = snakemake(workdir, "--configfile", DEFAULT, SMOKE)
@@ -217,6 +319,18 @@ def test_paper_config_dry_run_lists_the_analyses_at_paper_scale(tmp_path):
         assert jobs[rule] == 4, rule
     assert jobs["claims"] == 1
     assert "results/rm/llama-2-13b/more-k3" in output and "results/figures/pythia-1.4b/fig6_ksweep.pdf" in output
+
+
+def test_paper_config_dry_run_lists_alignment_and_judging_without_a_key(tmp_path):
+    env = {"OPENAI_API_KEY": ""}
+    _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "table1", "fig7", "align", env=env)
+    jobs = job_counts(output)
+    # RJS with MultiTask and MORE of 4 bases, plus LLaMA-2-7B's MORE K-sweep (k2, k3, k4; K = 5 is "all")
+    assert jobs["rjs_policy"] == 4 * 2 + 3 and jobs["generate"] == jobs["perplexity"] == 2 + 11
+    assert jobs["rjs_sample"] == 1 and jobs["sft_policy"] == 1 and "pretrain_policy" not in jobs
+    assert jobs["judge"] == 2 * (4 + 4)  # helpful and harmless: MORE vs MultiTask per base, 4 K-sweep vs SFT
+    assert "results/judgments/rjs-llama-2-7b-more-k2_vs_sft/harmless.jsonl" in output
+    assert "chavinlo/alpaca-native" in output
 
 
 def test_paper_config_dry_run_lists_the_paper_grid(tmp_path):

@@ -78,7 +78,7 @@ rule pretrain_policy:
     benchmark:
         "results/benchmarks/policy/base.tsv"
     shell:
-        "python {SCRIPTS}/train_policy.py --policy {params.policy:q} --pairs {input.pairs}"
+        "python {SCRIPTS}/launch.py {SCRIPTS}/train_policy.py --policy {params.policy:q} --pairs {input.pairs}"
         " --responses chosen rejected --settings {params.settings:q} --seed {params.seed}"
         " --output {output} --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
 
@@ -106,7 +106,7 @@ rule sft_policy:
     benchmark:
         "results/benchmarks/policy/sft.tsv"
     shell:
-        "python {SCRIPTS}/train_policy.py --policy {params.policy:q} --init {params.init} --pairs {input.pairs}"
+        "python {SCRIPTS}/launch.py {SCRIPTS}/train_policy.py --policy {params.policy:q} --init {params.init} --pairs {input.pairs}"
         " --settings {params.settings:q} --seed {params.seed}"
         " --output {output} --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
 
@@ -144,7 +144,7 @@ rule rjs_score:
     output:
         "results/rjs/base/{base}/{scheme}/scores.parquet",
     params:
-        settings=reward_settings,
+        settings=scoring_settings,
     threads: 1
     resources:
         gpu=lambda wildcards: min(1, base_resource("gpus", 0)(wildcards)),
@@ -201,7 +201,7 @@ rule rjs_policy:
     benchmark:
         "results/benchmarks/policy/{policy}.tsv"
     shell:
-        "python {SCRIPTS}/train_policy.py --policy {params.policy:q} --init {params.init}"
+        "python {SCRIPTS}/launch.py {SCRIPTS}/train_policy.py --policy {params.policy:q} --init {params.init}"
         " --examples {input.examples} --settings {params.settings:q} --seed {params.seed}"
         " --output {output} --checkpoint-dir {params.checkpoints} --threads {threads} > {log} 2>&1"
 

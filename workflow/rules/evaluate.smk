@@ -13,10 +13,10 @@ rule score_rm:
         tests=expand("results/scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
         heldout=expand("results/heldout_scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
     params:
-        settings=reward_settings,
+        settings=scoring_settings,
     threads: 1
     resources:
-        gpu=base_resource("gpus", 0),
+        gpu=lambda wildcards: min(1, base_resource("gpus", 0)(wildcards)),  # one process, one GPU
     log:
         "results/logs/score_rm/{base}/{scheme}.log",
     benchmark:
@@ -141,15 +141,18 @@ rule claims:
         table2="results/table2.csv",
         tables=expand("results/{table}/{base}.csv", table=["metrics", "outliers", "ksweep", "calibration"],
                       base=list(config["bases"])),
+        correlation="results/fig7_correlation.csv",
         code=code("make_claims.py", "claims"),
     output:
         report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
     params:
         bases=list(config["bases"]),
+        aligned=config["alignment"]["ksweep"]["bases"],
         mix=TABLE2["mix"],
         tolerance=ANALYSIS["accuracy_tolerance"],
     log:
         "results/logs/claims.log",
     shell:
         "python {SCRIPTS}/make_claims.py --bases {params.bases} --table2 {input.table2} --sources {SOURCES}"
-        " --mix {params.mix} --tolerance {params.tolerance} --output {output} > {log} 2>&1"
+        " --mix {params.mix} --tolerance {params.tolerance} --correlation {input.correlation}"
+        " --aligned-bases {params.aligned} --output {output} > {log} 2>&1"

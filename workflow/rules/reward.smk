@@ -53,8 +53,19 @@ def base_inputs(wildcards):
 
 
 def reward_settings(wildcards):
+    """The `reward` block with the base's overrides; MORE's own settings only for MORE, so that
+    changing them reruns MORE's RMs and nothing else."""
     base = config["bases"][wildcards.base]
-    return json.dumps({**config["reward"], **base.get("reward", {})}, sort_keys=True)
+    settings = {**config["reward"], **base.get("reward", {})}
+    if scheme_kind(wildcards) != "more":
+        settings.pop("more")
+    return json.dumps(settings, sort_keys=True)
+
+
+def scoring_settings(wildcards):
+    """What scoring reads of the reward settings: a training setting must not rescore."""
+    settings = json.loads(reward_settings(wildcards))
+    return json.dumps({key: settings[key] for key in ("max_length", "score_batch_size")}, sort_keys=True)
 
 
 def base_resource(name, default):
