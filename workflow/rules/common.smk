@@ -6,6 +6,10 @@ from pathlib import Path
 from snakemake.utils import validate
 
 
+# An overlay removes an entry of the default (a base, a source) by setting it to null.
+for key in ("bases", "sources"):
+    if isinstance(config.get(key), dict):
+        config[key] = {name: spec for name, spec in config[key].items() if spec is not None}
 validate(config, schema="../schemas/config.schema.yaml")
 
 SOURCES = list(config["sources"])
@@ -15,14 +19,22 @@ LIB = REPO / "more_lib"
 
 if any(s["kind"] == "synthetic" for s in config["sources"].values()) and "synthetic" not in config:
     raise ValueError("config key 'synthetic' is required when a source has kind: synthetic")
+
+
+def check_names(key, names, known, what):
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"config key '{key}' names {what} not under '{what}': {', '.join(unknown)}")
+
+
 for mix, members in config["mixes"].items():
-    unknown = sorted(set(members) - set(SOURCES))
-    if unknown:
-        raise ValueError(f"config key 'mixes.{mix}' names sources not under 'sources': {', '.join(unknown)}")
+    check_names(f"mixes.{mix}", members, SOURCES, "sources")
 for key in ("focus", "ksweep"):
-    unknown = sorted(set(config["analysis"][key]) - set(SOURCES))
-    if unknown:
-        raise ValueError(f"config key 'analysis.{key}' names sources not under 'sources': {', '.join(unknown)}")
+    check_names(f"analysis.{key}", config["analysis"][key], SOURCES, "sources")
+check_names("alignment.sources", config["alignment"]["sources"], SOURCES, "sources")
+check_names("policy.pretrain.sources", config["policy"].get("pretrain", {}).get("sources", []), SOURCES, "sources")
+check_names("judge.tasks", config["judge"]["tasks"].values(), SOURCES, "sources")
+check_names("alignment.ksweep.bases", config["alignment"]["ksweep"]["bases"], config["bases"], "bases")
 if config["evaluation"]["table2"]["mix"] not in config["mixes"]:
     raise ValueError(f"config key 'evaluation.table2.mix' names no mix under 'mixes': "
                      f"{config['evaluation']['table2']['mix']}")
