@@ -67,7 +67,7 @@ def slurm_jobs(ids):
     return {i: (state, comment) for i, state, comment in (line.split("|", 2) for line in out.splitlines())}
 
 
-def test_slurm_profile_builds_data_and_a_reward_model_as_sbatch_jobs(partition, tmp_path):
+def test_slurm_profile_builds_data_and_a_reward_model_as_sbatch_jobs(partition, tmp_path, capsys):
     workdir = tmp_path / "work"
     overrides = local_overrides(tmp_path / "profile", partition)
     started = time.monotonic()
@@ -77,13 +77,15 @@ def test_slurm_profile_builds_data_and_a_reward_model_as_sbatch_jobs(partition, 
                              f"--configfile={config}", check=False)
     elapsed = time.monotonic() - started
     ids = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
-    print(f"snakemake --profile slurm: {elapsed:.1f} s, sbatch job ids: {' '.join(ids)}")
+    with capsys.disabled():  # into CI's log, passed or not
+        print(f"\nsnakemake --profile slurm: {elapsed:.1f} s, sbatch job ids: {' '.join(ids)}")
     assert code == 0, output[-6000:]
     total = int(re.search(r"^total\s+(\d+)", output, re.MULTILINE)[1])
     assert len(ids) == len(set(ids)) == total == 4, output[-3000:]  # 2 sources, tokenizer, RM: all via sbatch
 
     jobs = slurm_jobs(ids)
-    print("\n".join(f"  SLURM job {i}: {state} {comment}" for i, (state, comment) in jobs.items()))
+    with capsys.disabled():
+        print("\n".join(f"  SLURM job {i}: {state} {comment}" for i, (state, comment) in jobs.items()))
     assert {state for state, _ in jobs.values()} == {"COMPLETED"}
     train = [i for i, (_, comment) in jobs.items() if comment.startswith("rule_train_rm")]
     assert len(train) == 1
