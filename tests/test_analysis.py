@@ -121,3 +121,37 @@ def test_off_source_and_k_claims():
                             for t in ["helpful", "harmless"] for k in range(2, 6)])
     assert claims.c6_ece_falls_with_k(falling)[0] == "holds"
     assert claims.c6_ece_falls_with_k(falling.assign(ece=0.01 * falling["k"]))[0] == "fails"
+
+
+def test_correlations_have_bootstrap_intervals_and_c7_reads_their_sign():
+    x = np.arange(8.0)
+    table = metrics.correlations(x, 2 * x + np.sin(x), resamples=500, seed=1)
+    rising = table.set_index("statistic")
+    assert rising.loc["spearman", "estimate"] == pytest.approx(1.0)
+    assert 0.9 < rising.loc["pearson", "estimate"] < 1.0
+    assert (rising["ci_low"] <= rising["estimate"]).all() and (rising["estimate"] <= rising["ci_high"] + 1e-12).all()
+    assert (rising["resamples"] <= 500).all() and (rising["points"] == 8).all()
+    assert metrics.correlations(x, 2 * x, 500, seed=1).equals(metrics.correlations(x, 2 * x, 500, seed=1))
+    assert claims.c7_ece_against_win_rate(table)[0] == "fails"  # higher ECE, higher win rate
+    falling = metrics.correlations(x, -x, resamples=200, seed=2)
+    verdict, numbers = claims.c7_ece_against_win_rate(falling)
+    assert verdict == "holds" and "points=8" in numbers and "spearman=-1.0000" in numbers
+    assert claims.c7_ece_against_win_rate(None)[0] == "not measured"
+
+
+def test_table1_puts_win_tie_lose_on_the_more_row():
+    metric_rows = [{"base": "b", "scheme": f"{kind}-all", "test_source": source, "n_pairs": n, "accuracy": acc,
+                    "ece_10": ece}
+                   for kind, acc, ece in (("multitask", 0.7, 0.05), ("more", 0.8, 0.03))
+                   for source, n in (("helpful", 100), ("harmless", 300))]
+    policies = ["base", "rjs-b-multitask-all", "rjs-b-more-all"]
+    ppl = pd.DataFrame([{"policy": p, "source": s, "ppl": 10.0 + i} for i, p in enumerate(policies)
+                        for s in ("helpful", "harmless")])
+    outcome = {"b": {"win": 50.0, "tie": 20.0, "lose": 30.0, "n": 40, "invalid": 1}}
+    table = tables.table1([pd.DataFrame(metric_rows)], ppl, outcome, "all", ["helpful", "harmless"], 10)
+    assert table[["base", "scheme"]].values.tolist() == [["-", "-"], ["b", "MultiTask"], ["b", "MORE"]]
+    more = table.iloc[2]
+    assert (more["win"], more["tie"], more["lose"], more["judged"]) == (50.0, 20.0, 30.0, 40)
+    assert more["accuracy"] == pytest.approx(0.8) and more["ece"] == pytest.approx(0.03)
+    assert table.iloc[1]["ppl_harmless"] == 11.0 and np.isnan(table.iloc[1]["win"])
+    assert table.iloc[0]["ppl_helpful"] == 10.0
