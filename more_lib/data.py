@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 
 from more_lib.errors import DataError
-from more_lib.io import atomic_path
+from more_lib.io import atomic_path, read_jsonl
 
 REQUIRED_FIELDS = {"id": str, "source": str, "prompt": str, "chosen": str, "rejected": str}
 OPTIONAL_FIELDS = {"meta": dict}
@@ -64,17 +64,7 @@ def keep_informative(records, dropped):
 
 def read_records(path):
     """Read and validate a canonical JSON-lines file; errors name the file and line."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
-            records.append(validate_record(record, f"{path}:{lineno}"))
-    return records
+    return [validate_record(record, f"{path}:{lineno}") for lineno, record in read_jsonl(path)]
 
 
 def write_records(records, path):

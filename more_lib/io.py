@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from more_lib.errors import DataError
+
 
 def _umask():
     mask = os.umask(0)
@@ -40,6 +42,19 @@ def atomic_torch_save(obj, path):
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def read_jsonl(path):
+    """(line number, object) of each non-blank line of a JSON-lines file; a malformed line is a
+    DataError naming the file and line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
 
 
 def read_json(path):

@@ -41,7 +41,7 @@ import yaml
 from tqdm import tqdm
 
 from more_lib.errors import ConfigError, DataError
-from more_lib.io import atomic_path
+from more_lib.io import atomic_path, read_jsonl
 from more_lib.synthetic import oracle_reward
 
 PLACEHOLDERS = {"prompt", "response_A", "response_B"}
@@ -87,18 +87,11 @@ def load_template(path, task):
 def read_generations(path):
     """A generation file as a list of {"id", "prompt", "response"}; errors name the file and line."""
     records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
-            for field in ["id", "prompt", "response"]:
-                if not isinstance(record, dict) or not isinstance(record.get(field), str):
-                    raise DataError(f"{path}:{lineno}: field '{field}' must be a string")
-            records.append(record)
+    for lineno, record in read_jsonl(path):
+        for field in ["id", "prompt", "response"]:
+            if not isinstance(record, dict) or not isinstance(record.get(field), str):
+                raise DataError(f"{path}:{lineno}: field '{field}' must be a string")
+        records.append(record)
     ids = [r["id"] for r in records]
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: duplicate id(s) {sorted({i for i in ids if ids.count(i) > 1})[:5]}")
@@ -200,8 +193,7 @@ def write_judgments(rows, path):
 
 
 def read_judgments(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [row for _, row in read_jsonl(path)]
 
 
 def write_ledger(row, path):

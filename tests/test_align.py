@@ -2,11 +2,7 @@
 best-of-S selection."""
 
 import json
-import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from more_lib import policy, rjs, synthetic
-from tests.test_reward import CONFIG, REPO, run, weights, world  # noqa: F401 (world is a fixture)
+from tests.test_reward import CONFIG, REPO, kill_at_first_checkpoint, run, weights, world  # noqa: F401 (world is a fixture)
 
 POLICY = {"tokenizer": None, "template": "{prompt}",
           "config": {"model_type": "gpt_neox", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -57,13 +53,7 @@ def test_policy_training_learns_and_resumes_after_kill_with_the_same_weights(wor
     assert log["loss"].tail(10).mean() < log["loss"].head(5).mean() - 0.15
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(train_command(world, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = Path(str(killed) + ".ckpt") / "state.pt"
-    while not state.exists() and process.poll() is None:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (killed / "model.safetensors").exists(), "the run finished before it could be killed"
+    kill_at_first_checkpoint(train_command(world, killed), killed)
     assert "resumed from the checkpoint at step" in run(train_command(world, killed))
     straight, resumed = weights(tmp_path / "straight"), weights(killed)
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)

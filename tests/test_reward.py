@@ -57,6 +57,17 @@ def run(command):
     return result.stdout + result.stderr
 
 
+def kill_at_first_checkpoint(command, output):
+    """Start a training run and SIGKILL it once its first checkpoint is on disk."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = Path(str(output) + ".ckpt") / "state.pt"
+    while not state.exists() and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (output / "model.safetensors").exists(), "the run finished before it could be killed"
+
+
 def weights(folder):
     return load_file(Path(folder) / "model.safetensors")
 
@@ -107,13 +118,7 @@ def test_more_training_logs_lambda_on_the_simplex_and_resume_after_kill_matches(
     assert lam.std(axis=0).max() > 0  # λ moves with the batch
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(train_command(world, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = Path(str(killed) + ".ckpt") / "state.pt"
-    while not state.exists() and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (killed / "model.safetensors").exists(), "the run finished before it could be killed"
+    kill_at_first_checkpoint(train_command(world, killed), killed)
     output = run(train_command(world, killed))
     assert "resumed from the checkpoint at step" in output
     straight, resumed = weights(tmp_path / "straight"), weights(killed)

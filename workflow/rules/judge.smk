@@ -10,8 +10,9 @@ FIG7_POLICIES = [f"rjs-{base}-{kind}-{mix}" for base in ALIGN["ksweep"]["bases"]
 COMPARISONS = list(dict.fromkeys([*TABLE1_COMPARISONS.values(), *((p, "sft") for p in FIG7_POLICIES)]))
 
 
-def judgment_files(comparisons):
-    return [f"results/judgments/{a}_vs_{b}/{task}.jsonl" for a, b in comparisons for task in TASKS]
+def judgment_files(comparisons, root="results/judgments", ext="jsonl"):
+    """Per comparison and task: its judgments, or (root, ext of the ledger) its ledger row."""
+    return [f"{root}/{a}_vs_{b}/{task}.{ext}" for a, b in comparisons for task in TASKS]
 
 
 def judge_spec(wildcards):
@@ -53,8 +54,7 @@ rule judge:
 
 rule judge_ledger:
     input:
-        rows=[f.replace("results/judgments/", "results/judge/ledger/").replace(".jsonl", ".csv")
-              for f in judgment_files(COMPARISONS)],
+        rows=judgment_files(COMPARISONS, root="results/judge/ledger", ext="csv"),
         code=code("concat_csv.py"),
     output:
         report("results/judge/ledger.csv", caption="../report/ledger.rst", category="Alignment"),
