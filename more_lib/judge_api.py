@@ -39,18 +39,34 @@ class EndpointError(ConfigError):
     """The endpoint refused a request, or still failed after `judge.max_retries` retries."""
 
 
-def connect(path):
+def connect(path, wait_s=60):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _open_cache(path, wait_s)
+        except sqlite3.OperationalError as error:
+            # Judge jobs that open a new cache at the same moment race to turn on WAL and create the table,
+            # and SQLite answers the loser "locked" at once instead of waiting out the busy timeout.
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.05, 0.25))
+
+
+def _open_cache(path, wait_s):
     # WAL lets several judge processes read while one writes; the busy timeout makes writers queue
-    db = sqlite3.connect(path, timeout=60)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA busy_timeout=60000")
-    db.execute("""CREATE TABLE IF NOT EXISTS answers (
-        model TEXT, temperature REAL, max_tokens INTEGER, prompt_sha256 TEXT, prompt TEXT, answer TEXT,
-        tokens_in INTEGER, tokens_out INTEGER, response TEXT, created REAL,
-        PRIMARY KEY (model, temperature, max_tokens, prompt_sha256))""")
-    db.commit()
+    db = sqlite3.connect(path, timeout=wait_s)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("""CREATE TABLE IF NOT EXISTS answers (
+            model TEXT, temperature REAL, max_tokens INTEGER, prompt_sha256 TEXT, prompt TEXT, answer TEXT,
+            tokens_in INTEGER, tokens_out INTEGER, response TEXT, created REAL,
+            PRIMARY KEY (model, temperature, max_tokens, prompt_sha256))""")
+        db.commit()
+    except sqlite3.OperationalError:
+        db.close()
+        raise
     return db
 
 

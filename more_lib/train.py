@@ -130,6 +130,12 @@ def make_trainer(model, settings, num_pairs_per_rank):
         return _Plain(model, optimizer)
     import deepspeed
 
+    if not torch.cuda.is_available():
+        # DeepSpeed JIT-compiles a shared-memory all-reduce for CPU inference when it starts. Training never uses it,
+        # the compile takes minutes on a fresh machine, and one killed midway leaves a lock later runs wait on forever.
+        from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder
+
+        deepspeed.ops.__compatible_ops__[ShareMemCommBuilder.NAME] = False
     deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     ds_config = io.read_json(settings["deepspeed"])
     ds_config.update(train_micro_batch_size_per_gpu=num_pairs_per_rank, gradient_accumulation_steps=1)

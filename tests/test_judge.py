@@ -3,6 +3,7 @@ real HTTP server on 127.0.0.1 (faults, cache, resume, key hygiene) and the oracl
 
 import csv
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -288,6 +289,29 @@ def test_concurrent_processes_share_the_cache(tmp_path, server):
     assert cached(cfg["cache"]) == 32 and len(server.answered) == 32 and len(server.log) == 32
     for task in ["helpful", "harmless"]:
         assert [r["winner"] for r in judge.read_judgments(tmp_path / "run" / f"{task}.jsonl")] == ["a"] * 8
+
+
+def _open_at_once(path, barrier, outcomes):
+    barrier.wait()
+    try:
+        judge_api.connect(path).close()
+        outcomes.put("ok")
+    except sqlite3.OperationalError as error:
+        outcomes.put(repr(error))
+
+
+def test_judge_jobs_opening_a_new_cache_at_the_same_moment_all_get_it(tmp_path):
+    """Found in CI: two judge jobs creating the cache together, one died of 'database is locked'."""
+    fork = multiprocessing.get_context("fork")
+    for attempt in range(20):
+        path, barrier, outcomes = tmp_path / f"cache{attempt}.sqlite", fork.Barrier(8), fork.Queue()
+        processes = [fork.Process(target=_open_at_once, args=(path, barrier, outcomes)) for _ in range(8)]
+        for process in processes:
+            process.start()
+        results = [outcomes.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join()
+        assert results == ["ok"] * 8, f"attempt {attempt}: {results}"
 
 
 def cached(path):

@@ -52,7 +52,7 @@ def train_command(world, output, scheme="more", max_steps=None, launcher=(sys.ex
 
 def run(command):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
