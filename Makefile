@@ -7,13 +7,20 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: env pipeline test
 
+# pip compiles bytecode one file at a time; compileall afterwards uses every core (on 2 cores the
+# environment builds in about 110 s instead of 190 s).
+PIP := $(BIN)/pip install --no-compile -c constraints.txt
+
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	# torch first and pinned: anything else could make pip fetch a CUDA build of several GB.
-	$(BIN)/pip install -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -c constraints.txt -e '.[dev]'
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
 	# deepspeed is an sdist; without build isolation it builds against the torch above.
-	$(BIN)/pip install -c constraints.txt --no-build-isolation deepspeed
+	$(PIP) --no-build-isolation deepspeed
+	# A few files in the wheels are for newer Pythons and never imported: their syntax errors are
+	# expected (pip ignores them too), so the exit status says nothing.
+	-$(BIN)/python -m compileall -q -j 0 $(abspath $(VENV))/lib > /dev/null 2>&1
 	touch $(STAMP)
 
 env: $(STAMP)

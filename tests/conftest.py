@@ -6,6 +6,16 @@ inherited by the Snakemake subprocesses the workflow tests start."""
 import os
 import tempfile
 
+import pytest
+
+from tests.workflow_run import build_smoke
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="more-tests-hf-")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke world, built once for every module that reads it or dry-runs changes against it."""
+    return build_smoke(tmp_path_factory.mktemp("smoke"))

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.test_workflow import REPO, job_counts
+from tests.workflow_run import REPO, job_counts
 
 
 def from_repo_root(workdir, *args):

@@ -1,26 +1,22 @@
 """Incremental rebuilds: after one change, a dry run schedules exactly the artifacts that depend on it.
 
-A tiny default-world DAG (two sources, one base: data, five reward models, scores, metrics, Table 2)
-is built once with a copy of the workflow, scripts and library, so that a script can be edited
-without touching the repository. Each case then changes one thing (a config value, a script) and
-compares the dry run's job list with the artifacts downstream of the change.
+The smoke world (tests/conftest.py) is built from a copy of the workflow, scripts and library, so
+that a script can be edited without touching the repository. Each case changes one thing (a config
+value, a script) and compares the dry run's job list for Table 2 with the artifacts downstream of
+the change. (A new judge model is the judge test's case in tests/test_workflow.py.)
 """
 
 import os
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.test_workflow import REPO
 from tests.tiny_world import tiny_world
+from tests.workflow_run import SOURCES, snakemake
 
-SOURCES = ["helpful", "harmless"]
 BASE = "tiny-s"
+# Table 2's reward models (the K-sweep's other mixes feed only Fig. 6 and the alignment)
 SCHEMES = ["raw", *(f"single-{s}" for s in SOURCES), "multitask-all", "more-all"]
 TARGET = "results/table2.csv"
 
@@ -40,17 +36,6 @@ def data(source):
 EVALUATION = {f"evaluate_rm {BASE}", "table2"}
 
 
-def run(repo, workdir, *args):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=str(repo))  # the jobs import the copy's more_lib
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "workflow" / "Snakefile"),
-               "--directory", str(workdir), "--cores", "2", *args]
-    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    return output
-
-
 def scheduled(output):
     """The jobs a dry run lists, as 'rule wildcard/values' ('train_rm tiny-s/more-all')."""
     jobs = set()
@@ -62,22 +47,17 @@ def scheduled(output):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("incremental")
-    repo = root / "repo"
-    for part in ("workflow", "scripts", "more_lib", "config"):
-        shutil.copytree(REPO / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
-    config = tiny_world(SOURCES, [BASE])
-    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    run(repo, root / "work", TARGET, f"--configfile={root / 'config.yaml'}")
-    return repo, root / "work", config
+def built(smoke_run):
+    """The smoke run and its config as one file (config/config.yaml with config/smoke.yaml over it)."""
+    return smoke_run, tiny_world(SOURCES, [BASE])
 
 
 def dry_run(built, config=None):
-    repo, workdir, default = built
-    path = workdir.parent / "changed.yaml"
+    smoke, default = built
+    path = smoke.workdir.parent / "changed.yaml"
     path.write_text(yaml.safe_dump(config or default, sort_keys=False))
-    return run(repo, workdir, "-n", TARGET, f"--configfile={path}")
+    _, output = snakemake(smoke.workdir, "-n", TARGET, f"--configfile={path}", repo=smoke.repo)
+    return output
 
 
 def changed(config, *keys, value):
@@ -95,12 +75,12 @@ def test_nothing_changed_nothing_scheduled(built):
 
 
 def test_more_alpha_reruns_only_the_more_reward_model_and_what_reads_it(built):
-    config = changed(built[2], "reward", "more", "alpha", value=0.9)
+    config = changed(built[1], "reward", "more", "alpha", value=0.9)
     assert scheduled(dry_run(built, config)) == {rm("more-all"), scores("more-all"), *EVALUATION}
 
 
 def test_one_sources_data_setting_reruns_that_source_and_everything_trained_after_it(built):
-    config = changed(built[2], "sources", "harmless", "n_train", value=built[2]["sources"]["harmless"]["n_train"] + 7)
+    config = changed(built[1], "sources", "harmless", "n_train", value=built[1]["sources"]["harmless"]["n_train"] + 7)
     jobs = scheduled(dry_run(built, config))
     # The tokenizer reads every source's corpus, so every reward model retrains; helpful's data stays.
     assert jobs == {*data("harmless"), "build_tokenizer", *map(rm, SCHEMES), *map(scores, SCHEMES), *EVALUATION}
@@ -112,7 +92,7 @@ def test_one_sources_data_setting_reruns_that_source_and_everything_trained_afte
     ("score_rm.py", {*map(scores, SCHEMES), *EVALUATION}),
 ])
 def test_edited_script_reruns_the_rules_that_run_it_and_what_reads_their_outputs(built, script, expected):
-    path = built[0] / "scripts" / script
+    path = built[0].repo / "scripts" / script
     text, stat = path.read_text(), path.stat()
     try:
         path.write_text(text + "\n# edited\n")

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from tests.slurm_cluster import cluster, install, why_not
-from tests.test_workflow import REPO, snakemake
 from tests.tiny_world import write_tiny_world
+from tests.workflow_run import REPO, snakemake
 
 KEEP = ["helpful", "harmless"]
 TARGETS = [*(f"results/data/{source}/train.jsonl" for source in KEEP), "results/rm/tiny-s/raw"]

@@ -2,42 +2,23 @@
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from more_lib.data import read_records
 from tests import judge_server
 from tests.hub_fixtures import build_hub_mirror
+from tests.workflow_run import DEFAULT, PAPER, REPO, SMOKE, SOURCES, job_counts, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT = REPO / "config" / "config.yaml"
-SMOKE = REPO / "config" / "smoke.yaml"
-PAPER = REPO / "config" / "paper.yaml"
-SOURCES = ["helpful", "harmless", "oasst1", "webgpt", "summ"]
 SMOKE_BASES = ["tiny-s"]  # config/smoke.yaml removes the default's tiny-m
-
-
-def snakemake(workdir, *args, check=True, env=None):
-    """Run snakemake on the repository's workflow with `workdir` as its working directory."""
-    env = dict(os.environ, **(env or {}), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
-               "--directory", str(workdir), "--cores", "2", *args]
-    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
-    output = result.stdout + result.stderr
-    if check and result.returncode != 0:
-        pytest.fail(f"snakemake failed ({result.returncode}):\n{output[-6000:]}")
-    return result.returncode, output
 
 
 def write_config(path, seed, n, sources):
@@ -60,16 +41,8 @@ def data_files(workdir):
     return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The whole DAG once on the smoke config (every target that exists)."""
-    workdir = tmp_path_factory.mktemp("smoke")
-    _, output = snakemake(workdir, "--configfile", DEFAULT, SMOKE)
-    return workdir, output
-
-
 def test_smoke_config_builds_every_data_artifact(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run.workdir
     for source in SOURCES:
         for name in ["train.jsonl", "test.jsonl", "train.40.jsonl", "train.40.json", "prepare.json"]:
             assert (workdir / "results" / "data" / source / name).stat().st_size > 0
@@ -92,7 +65,7 @@ def test_smoke_config_builds_every_data_artifact(smoke_run):
 
 
 def test_smoke_config_builds_table2_for_every_base(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run.workdir
     table = pd.read_csv(workdir / "results" / "table2.csv")
     assert table.groupby("base")["scheme"].apply(list).to_dict() == {
         base: ["Raw", "Top", "Averaging", "MultiTask", "MORE"] for base in SMOKE_BASES}
@@ -110,7 +83,7 @@ FIGURES = ["fig1_cross_dataset", "fig3_accuracy", "fig4_ece", "fig5_differences"
 
 
 def test_smoke_config_builds_every_figure_and_analysis_table(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run.workdir
     for base in SMOKE_BASES:
         for name in FIGURES:
             png = workdir / "results" / "figures" / base / f"{name}.png"
@@ -154,9 +127,9 @@ def chromium(page, profile, *args):
 
 
 def test_report_renders_every_figure_in_headless_chromium(smoke_run, tmp_path):
-    workdir, _ = smoke_run
+    workdir, repo = smoke_run.workdir, smoke_run.repo
     report = workdir / "results" / "report.html"
-    snakemake(workdir, "--report", str(report), "--configfile", DEFAULT, SMOKE)
+    snakemake(workdir, "--report", str(report), "--configfile", DEFAULT, SMOKE, repo=repo)
     html = report.read_text()
     for base in SMOKE_BASES:
         figure = workdir / "results" / "figures" / base / "fig1_cross_dataset.png"
@@ -175,8 +148,8 @@ def test_report_renders_every_figure_in_headless_chromium(smoke_run, tmp_path):
 
 
 def test_benchmark_writes_the_overhead_and_scoring_ratios(smoke_run):
-    workdir, _ = smoke_run
-    snakemake(workdir, "results/benchmarks/more_overhead.csv", "--configfile", DEFAULT, SMOKE)
+    workdir, repo = smoke_run.workdir, smoke_run.repo
+    snakemake(workdir, "results/benchmarks/more_overhead.csv", "--configfile", DEFAULT, SMOKE, repo=repo)
     overhead = pd.read_csv(workdir / "results" / "benchmarks" / "more_overhead.csv")
     scoring = pd.read_csv(workdir / "results" / "benchmarks" / "scoring.csv")
     assert list(overhead["base"]) == list(scoring["base"]) == SMOKE_BASES
@@ -187,7 +160,7 @@ def test_benchmark_writes_the_overhead_and_scoring_ratios(smoke_run):
 
 
 def test_smoke_config_aligns_a_policy_with_every_rm(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run.workdir
     results = workdir / "results"
     rjs = [f"rjs-{base}-{scheme}-all" for base in SMOKE_BASES for scheme in ["multitask", "more"]]
     rjs += ["rjs-tiny-s-more-k2"]  # alignment.ksweep: MORE's K-sweep RMs of tiny-s (K = 3 is the mix "all")
@@ -213,7 +186,7 @@ def test_smoke_config_aligns_a_policy_with_every_rm(smoke_run):
 
 
 def test_smoke_config_judges_and_builds_table1_and_fig7(smoke_run):
-    workdir, _ = smoke_run
+    workdir = smoke_run.workdir
     results = workdir / "results"
     table1 = pd.read_csv(results / "table1.csv")
     assert table1[["base", "scheme"]].values.tolist() == [["-", "-"]] + [
@@ -235,10 +208,10 @@ def test_smoke_config_judges_and_builds_table1_and_fig7(smoke_run):
 
 
 def test_changing_mores_setting_reruns_mores_alignment_but_not_the_sampling(smoke_run, tmp_path):
-    workdir, _ = smoke_run
+    workdir, repo = smoke_run.workdir, smoke_run.repo
     overlay = tmp_path / "alpha.yaml"
     overlay.write_text(yaml.safe_dump({"reward": {"more": {"alpha": 0.9}}}))
-    _, output = snakemake(workdir, "-n", "--configfile", DEFAULT, SMOKE, overlay)
+    _, output = snakemake(workdir, "-n", "--configfile", DEFAULT, SMOKE, overlay, repo=repo)
     jobs = job_counts(output)
     assert jobs["train_rm"] == jobs["score_rm"] == 2  # more-all, more-k2
     assert jobs["rjs_score"] == jobs["rjs_select"] == jobs["rjs_policy"] == 2
@@ -252,7 +225,7 @@ def test_changing_mores_setting_reruns_mores_alignment_but_not_the_sampling(smok
 
 def test_judge_rule_runs_through_an_openai_compatible_http_server(smoke_run, tmp_path):
     """The Table 1 judgments again, asked of a real HTTP server through the openai client."""
-    workdir, _ = smoke_run
+    workdir, repo = smoke_run.workdir, smoke_run.repo
     shutil.copytree(workdir, tmp_path / "w", symlinks=True)
     key = "sk-test-never-logged-0123456789"
     server = judge_server.start(prefer_longer)
@@ -264,7 +237,7 @@ def test_judge_rule_runs_through_an_openai_compatible_http_server(smoke_run, tmp
             "concurrency": 2, "timeout": 10, "max_retries": 2, "backoff_initial": 0.01, "backoff_max": 0.05,
             "cache": "results/judge/cache.sqlite"}}))
         _, output = snakemake(tmp_path / "w", "results/table1.csv", "--configfile", DEFAULT, SMOKE, overlay,
-                              env={"JUDGE_TEST_KEY": key})
+                              env={"JUDGE_TEST_KEY": key}, repo=repo)
     finally:
         judge_server.stop(server)
     assert job_counts(output) == {"judge": 2, "table1": 1}  # a new judge reruns the judgments, nothing else
@@ -288,13 +261,13 @@ def prefer_longer(question):
 
 
 def test_second_run_does_nothing(smoke_run):
-    workdir, _ = smoke_run
-    _, output = snakemake(workdir, "--configfile", DEFAULT, SMOKE)
+    workdir, repo = smoke_run.workdir, smoke_run.repo
+    _, output = snakemake(workdir, "--configfile", DEFAULT, SMOKE, repo=repo)
     assert "Nothing to be done" in output
 
 
 def test_same_seed_gives_byte_identical_data(smoke_run, tmp_path):
-    workdir, _ = smoke_run
+    workdir = smoke_run.workdir
     snakemake(tmp_path, "data", "--configfile", DEFAULT, SMOKE)
     first, second = data_files(workdir), data_files(tmp_path)
     assert first.keys() == second.keys() and len(first) == 5 * 7 + 1
@@ -302,16 +275,10 @@ def test_same_seed_gives_byte_identical_data(smoke_run, tmp_path):
 
 
 def test_another_seed_gives_other_data(smoke_run, tmp_path):
-    workdir, _ = smoke_run
+    workdir = smoke_run.workdir
     name = Path("helpful") / "train.jsonl"
     snakemake(tmp_path, f"results/data/{name}", "--config", "seed=7", "--configfile", DEFAULT, SMOKE)
     assert data_files(workdir)[name] != data_files(tmp_path)[name]
-
-
-def job_counts(output):
-    """The dry run's job stats table as {rule: count}."""
-    lines = output.split("Job stats:")[1].split("total")[0].splitlines()[3:]
-    return {rule: int(count) for rule, count in (line.split() for line in lines if line.strip())}
 
 
 def test_paper_config_dry_run_lists_the_analyses_at_paper_scale(tmp_path):

@@ -2,7 +2,7 @@
 
 import yaml
 
-from tests.test_workflow import DEFAULT, SMOKE
+from tests.workflow_run import DEFAULT, SMOKE
 
 
 def merged(base, overlay):

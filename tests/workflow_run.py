@@ -1,0 +1,51 @@
+"""Real Snakemake runs of the repository's workflow in tests, and the smoke world built once."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "config" / "config.yaml"
+SMOKE = REPO / "config" / "smoke.yaml"
+PAPER = REPO / "config" / "paper.yaml"
+SOURCES = ["helpful", "harmless", "oasst1", "webgpt", "summ"]
+
+
+def snakemake(workdir, *args, check=True, env=None, repo=REPO):
+    """Run snakemake on `repo`'s workflow with `workdir` as its working directory."""
+    env = dict(os.environ, **(env or {}), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(repo))  # the jobs import that copy's more_lib
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "workflow" / "Snakefile"),
+               "--directory", str(workdir), "--cores", "2", *args]
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake failed ({result.returncode}):\n{output[-6000:]}")
+    return result.returncode, output
+
+
+def job_counts(output):
+    """The dry run's job stats table as {rule: count}."""
+    lines = output.split("Job stats:")[1].split("total")[0].splitlines()[3:]
+    return {rule: int(count) for rule, count in (line.split() for line in lines if line.strip())}
+
+
+class Smoke(NamedTuple):
+    workdir: Path
+    output: str
+    repo: Path  # the copy of the workflow, scripts, library and config that built it
+
+
+def build_smoke(root):
+    """The whole DAG on the smoke config, run from a copy of the repository's code so that a test can
+    edit a script (tests/test_incremental.py) without touching the repository."""
+    repo = root / "repo"
+    for part in ("workflow", "scripts", "more_lib", "config"):
+        shutil.copytree(REPO / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+    _, output = snakemake(root / "work", "--configfile", DEFAULT, SMOKE, repo=repo)
+    return Smoke(root / "work", output, repo)
