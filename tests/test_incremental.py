@@ -46,16 +46,13 @@ def scheduled(output):
     return jobs
 
 
-@pytest.fixture(scope="module")
-def built(smoke_run):
-    """The smoke run and its config as one file (config/config.yaml with config/smoke.yaml over it)."""
-    return smoke_run, tiny_world(SOURCES, [BASE])
+# The smoke run's config as one file: config/config.yaml with config/smoke.yaml over it
+CONFIG = tiny_world(SOURCES, [BASE])
 
 
-def dry_run(built, config=None):
-    smoke, default = built
+def dry_run(smoke, config=CONFIG):
     path = smoke.workdir.parent / "changed.yaml"
-    path.write_text(yaml.safe_dump(config or default, sort_keys=False))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     _, output = snakemake(smoke.workdir, "-n", TARGET, f"--configfile={path}", repo=smoke.repo)
     return output
 
@@ -70,18 +67,18 @@ def changed(config, *keys, value):
     return config
 
 
-def test_nothing_changed_nothing_scheduled(built):
-    assert "Nothing to be done" in dry_run(built)
+def test_nothing_changed_nothing_scheduled(smoke_run):
+    assert "Nothing to be done" in dry_run(smoke_run)
 
 
-def test_more_alpha_reruns_only_the_more_reward_model_and_what_reads_it(built):
-    config = changed(built[1], "reward", "more", "alpha", value=0.9)
-    assert scheduled(dry_run(built, config)) == {rm("more-all"), scores("more-all"), *EVALUATION}
+def test_more_alpha_reruns_only_the_more_reward_model_and_what_reads_it(smoke_run):
+    config = changed(CONFIG, "reward", "more", "alpha", value=0.9)
+    assert scheduled(dry_run(smoke_run, config)) == {rm("more-all"), scores("more-all"), *EVALUATION}
 
 
-def test_one_sources_data_setting_reruns_that_source_and_everything_trained_after_it(built):
-    config = changed(built[1], "sources", "harmless", "n_train", value=built[1]["sources"]["harmless"]["n_train"] + 7)
-    jobs = scheduled(dry_run(built, config))
+def test_one_sources_data_setting_reruns_that_source_and_everything_trained_after_it(smoke_run):
+    config = changed(CONFIG, "sources", "harmless", "n_train", value=CONFIG["sources"]["harmless"]["n_train"] + 7)
+    jobs = scheduled(dry_run(smoke_run, config))
     # The tokenizer reads every source's corpus, so every reward model retrains; helpful's data stays.
     assert jobs == {*data("harmless"), "build_tokenizer", *map(rm, SCHEMES), *map(scores, SCHEMES), *EVALUATION}
     assert not jobs & data("helpful")
@@ -91,12 +88,12 @@ def test_one_sources_data_setting_reruns_that_source_and_everything_trained_afte
     ("make_table2.py", {"table2"}),
     ("score_rm.py", {*map(scores, SCHEMES), *EVALUATION}),
 ])
-def test_edited_script_reruns_the_rules_that_run_it_and_what_reads_their_outputs(built, script, expected):
-    path = built[0].repo / "scripts" / script
+def test_edited_script_reruns_the_rules_that_run_it_and_what_reads_their_outputs(smoke_run, script, expected):
+    path = smoke_run.repo / "scripts" / script
     text, stat = path.read_text(), path.stat()
     try:
         path.write_text(text + "\n# edited\n")
-        assert scheduled(dry_run(built)) == expected
+        assert scheduled(dry_run(smoke_run)) == expected
     finally:
         path.write_text(text)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
