@@ -44,12 +44,22 @@ def validate_record(record, where):
 
 
 def drop_reason(record):
-    """Why a well-formed record carries no preference signal (None when it does)."""
-    if not record["chosen"].strip() or not record["rejected"].strip():
+    """Why a well-formed record carries no preference signal (None when it does).
+
+    A pair with exactly one empty reply is kept: the annotator preferred a reply to silence, or
+    silence to a reply (a refusal to comply), and the paper's counts keep such pairs. Only two
+    empty replies ("empty_response") or two identical ones carry no preference."""
+    chosen, rejected = record["chosen"].strip(), record["rejected"].strip()
+    if not chosen and not rejected:
         return "empty_response"
-    if record["chosen"].strip() == record["rejected"].strip():
+    if chosen == rejected:
         return "identical_responses"
     return None
+
+
+def one_reply_empty(record):
+    """True for a kept pair with exactly one empty reply (the data report counts them)."""
+    return not record["chosen"].strip() or not record["rejected"].strip()
 
 
 def keep_informative(records, dropped):

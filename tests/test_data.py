@@ -49,11 +49,14 @@ def test_bad_line_is_reported_with_file_and_line(tmp_path, line, message):
 
 
 def test_uninformative_pairs_are_dropped_and_counted():
-    records = [record(0), record(1, chosen="  "), record(2, rejected=""), record(3, chosen="same", rejected=" same")]
+    records = [record(0), record(1, chosen="  ", rejected="\n"), record(2, rejected=""),
+               record(3, chosen="same", rejected=" same"), record(4, chosen="")]
     dropped = Counter()
     kept = list(data.keep_informative(records, dropped))
-    assert [r["id"] for r in kept] == ["r0"]
-    assert dropped == {"empty_response": 2, "identical_responses": 1}
+    # one empty reply still carries a preference; two empty or identical replies do not
+    assert [r["id"] for r in kept] == ["r0", "r2", "r4"]
+    assert dropped == {"empty_response": 1, "identical_responses": 1}
+    assert [data.one_reply_empty(r) for r in kept] == [False, True, True]
 
 
 def test_duplicate_ids_are_an_error():
