@@ -9,7 +9,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from more_lib import io, tables
+from more_lib import io, names, tables
 from more_lib.errors import DataError
 
 matplotlib.use("Agg")  # figures are files; cluster nodes have no display
@@ -46,33 +46,9 @@ SOURCE_COLORS = ["#332288", "#CC6677", "#DDCC77", "#AA4499", "#999933", "#44AA99
 SCORE_COLUMNS = ["id", "r_chosen", "r_rejected"]
 
 
-def source_label(source):
-    return source.capitalize()
-
-
-def single_rms(sources):
-    """The raw RM and one single-source RM per source: the rows of Figures 1 and 9."""
-    return ["raw", *(f"single-{s}" for s in sources)]
-
-
-def table2_schemes(mix):
-    """Scheme name -> label of the rows of Table 2 (and Figures 3 and 4), in the paper's order."""
-    return {f"{key}-{mix}" if key in ("multitask", "more") else key: label
-            for key, label in tables.TABLE2_ROWS.items()}
-
-
-def label(scheme, show_mix=False):
-    """Display name: raw -> Raw, single-helpful -> Helpful, more-all -> MORE ("MORE (all)" with show_mix)."""
-    kind, _, rest = scheme.partition("-")
-    if kind == "single":
-        return source_label(rest)
-    name = tables.TABLE2_ROWS.get(kind, scheme)
-    return f"{name} ({rest})" if rest and show_mix else name
-
-
 def color(scheme, sources):
     """A single-source RM takes its source's colour; every other scheme its kind's."""
-    kind, _, rest = scheme.partition("-")
+    kind, rest = names.parse_scheme(scheme)
     if kind == "single":
         return SOURCE_COLORS[list(sources).index(rest) % len(SOURCE_COLORS)]
     return SCHEME_COLORS[kind]
@@ -90,13 +66,13 @@ def read_table(path, columns):
     return frame
 
 
-def load_scores(scores_dir, schemes, sources, derived=False):
-    """Tidy scores from {scores_dir}/{scheme}/{source}.parquet: scheme, test_source, id, r_chosen,
+def load_scores(paths, derived=False):
+    """Tidy scores from {(scheme, test source): path}: scheme, test_source, id, r_chosen,
     r_rejected and d = r_chosen - r_rejected. `derived` adds the schemes "top" and "averaging"
     (as the metrics table defines them), which need every single-source RM on every source."""
-    frames = tables.read_scores(Path(scores_dir), schemes, sources)
+    frames = tables.read_scores(paths)
     if derived:
-        frames.update(tables.derived_scores(frames, sources))
+        frames.update(tables.derived_scores(frames, tables.keyed_sources(paths)))
     tidy = pd.concat([frame[SCORE_COLUMNS].assign(scheme=scheme, test_source=source)
                       for (scheme, source), frame in frames.items()], ignore_index=True)
     tidy["d"] = tidy["r_chosen"] - tidy["r_rejected"]
@@ -113,10 +89,15 @@ def differences(scores, scheme, source):
     return pairs(scores, scheme, source)["d"].to_numpy()
 
 
-def save(fig, prefix):
-    """Write prefix.png and prefix.pdf (each atomically), without timestamps, and close the figure."""
-    prefix = Path(prefix)
-    for fmt, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Creator": None})):
-        with io.atomic_path(prefix.with_name(f"{prefix.name}.{fmt}")) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
+METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None}}
+
+
+def save(fig, paths):
+    """Write the figure to each of `paths` (.png or .pdf, each atomically) without timestamps, and close it."""
+    for path in map(Path, paths):
+        fmt = path.suffix.lstrip(".")
+        if fmt not in METADATA:
+            raise DataError(f"{path}: a figure is written as .png or .pdf")
+        with io.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=METADATA[fmt])
     plt.close(fig)

@@ -2,30 +2,36 @@
 
 import pandas as pd
 
-from more_lib import io, metrics, outliers, temperature
+from more_lib import io, metrics, names, outliers, temperature
 from more_lib.errors import DataError
 
-TABLE2_ROWS = {"raw": "Raw", "top": "Top", "averaging": "Averaging", "multitask": "MultiTask", "more": "MORE"}
 
-
-def read_scores(scores_dir, schemes, sources):
-    """{(scheme, test source): frame id, r_chosen, r_rejected} from `scores_dir/{scheme}/{source}.parquet`."""
+def read_scores(paths):
+    """{(scheme, test source): frame id, r_chosen, r_rejected} from {(scheme, test source): path}."""
     scores = {}
-    for scheme in schemes:
-        for source in sources:
-            path = scores_dir / scheme / f"{source}.parquet"
-            if not path.exists():
-                raise DataError(f"{path}: no such scores file (score {scheme} on {source} first)")
-            scores[(scheme, source)] = pd.read_parquet(path)
+    for (scheme, source), path in paths.items():
+        if not path.exists():
+            raise DataError(f"{path}: no such scores file (score {scheme} on {source} first)")
+        scores[(scheme, source)] = pd.read_parquet(path)
     return scores
+
+
+def keyed_sources(paths):
+    """The test sources of {(scheme, test source): path}, in argument order."""
+    return list(dict.fromkeys(source for _, source in paths))
+
+
+def with_labels(table):
+    """`table` with a display label beside each scheme id (its `scheme` column)."""
+    return table.assign(label=table["scheme"].map(names.label))
 
 
 def derived_scores(scores, sources):
     """Top (each test source scored by the single-source RM trained on it) and Averaging (per
     pair, the mean reward of the single-source RMs) from the single-source RMs' scores."""
-    derived = {("top", s): scores[(f"single-{s}", s)] for s in sources}
+    derived = {("top", s): scores[(names.single(s), s)] for s in sources}
     for test in sources:
-        singles = [scores[(f"single-{s}", test)] for s in sources]
+        singles = [scores[(names.single(s), test)] for s in sources]
         mean = sum(frame[["r_chosen", "r_rejected"]] for frame in singles) / len(singles)
         derived[("averaging", test)] = singles[0][["id"]].join(mean)
     return derived
@@ -49,14 +55,13 @@ def table2(metric_tables, sources, mix, ece_bins, ece):
     their mean (Avg) and one ECE: the mean over test sources ("mean") or over all pairs ("pooled")."""
     rows = []
     for frame in metric_tables:
-        for key, label in TABLE2_ROWS.items():
-            scheme = f"{key}-{mix}" if key in ("multitask", "more") else key
+        for scheme in names.table2_schemes(mix):
             part = frame[frame["scheme"] == scheme].set_index("test_source")
             accuracy = part.loc[sources, "accuracy"]
             ece_value = part.loc[sources, f"ece_{ece_bins}"].mean() if ece == "mean" else part.loc["all", f"ece_{ece_bins}"]
-            rows.append({"base": frame["base"].iloc[0], "scheme": label, **accuracy.to_dict(),
+            rows.append({"base": frame["base"].iloc[0], "scheme": scheme, **accuracy.to_dict(),
                          "avg": accuracy.mean(), "ece": ece_value})
-    return pd.DataFrame(rows)
+    return with_labels(pd.DataFrame(rows))
 
 
 def outlier_table(base, scores, focus, mix, factor, ece_bins):
@@ -64,11 +69,11 @@ def outlier_table(base, scores, focus, mix, factor, ece_bins):
     positive and of the negative reward differences (`more_lib.outliers`)."""
     rows = []
     for test in focus:
-        for label, scheme in (("Top", f"single-{test}"), ("MultiTask", f"multitask-{mix}"), ("MORE", f"more-{mix}")):
-            frame = scores[(scheme, test)]
-            rows.append({"base": base, "test_source": test, "scheme": label,
+        for scheme, scored_by in (("top", names.single(test)), *((s, s) for s in (names.multitask(mix), names.more(mix)))):
+            frame = scores[(scored_by, test)]
+            rows.append({"base": base, "test_source": test, "scheme": scheme,
                          **outliers.outlier_row(frame["r_chosen"], frame["r_rejected"], factor, ece_bins)})
-    return pd.DataFrame(rows)
+    return with_labels(pd.DataFrame(rows))
 
 
 def ksweep_table(base, scores, focus, mixes_by_k, ece_bins):
@@ -76,15 +81,15 @@ def ksweep_table(base, scores, focus, mixes_by_k, ece_bins):
     each focus test source; Top (the source's own single RM) once, with no K."""
     rows = []
     for test in focus:
-        runs = [(float("nan"), "Top", f"single-{test}")]
-        runs += [(k, label, f"{kind}-{mix}") for k, mix in mixes_by_k.items()
-                 for label, kind in (("MultiTask", "multitask"), ("MORE", "more"))]
-        for k, label, scheme in runs:
-            result = metrics.pair_metrics(scores[(scheme, test)]["r_chosen"], scores[(scheme, test)]["r_rejected"],
-                                          [ece_bins])
-            rows.append({"base": base, "k": k, "scheme": label, "test_source": test,
+        runs = [(float("nan"), "top", names.single(test))]
+        runs += [(k, scheme, scheme) for k, mix in mixes_by_k.items()
+                 for scheme in (names.multitask(mix), names.more(mix))]
+        for k, scheme, scored_by in runs:
+            frame = scores[(scored_by, test)]
+            result = metrics.pair_metrics(frame["r_chosen"], frame["r_rejected"], [ece_bins])
+            rows.append({"base": base, "k": k, "scheme": scheme, "test_source": test,
                          "accuracy": result["accuracy"], "ece": result[f"ece_{ece_bins}"]})
-    return pd.DataFrame(rows).astype({"k": "Int64"})
+    return with_labels(pd.DataFrame(rows).astype({"k": "Int64"}))
 
 
 def calibration_table(base, scores, heldout_scores, fit_sources, sources, ece_bins):
@@ -102,7 +107,7 @@ def calibration_table(base, scores, heldout_scores, fit_sources, sources, ece_bi
                          "fitted_on": " ".join(fitted_on), "accuracy": before["accuracy"],
                          **{f"{name}{suffix}": result[key] for suffix, result in (("", before), ("_scaled", after))
                             for name, key in (("ece", f"ece_{ece_bins}"), ("brier", "brier"), ("nll", "nll"))}})
-    return pd.DataFrame(rows)
+    return with_labels(pd.DataFrame(rows))
 
 
 def to_markdown(table, digits=4):
@@ -124,31 +129,32 @@ def table1(metric_tables, ppl, outcomes, mix, sources, ece_bins):
     over MultiTask's. Accuracy pools the sources' pairs; ECE is the mean of the sources' ECEs, as
     Table 2's ECE column. `outcomes` maps base -> judge.summarise(...) of MORE vs MultiTask."""
     ppl = ppl.pivot(index="policy", columns="source", values="ppl")
-    rows = [{"base": "-", "scheme": "-", **{f"ppl_{s}": ppl.loc["base", s] for s in sources}}]
+    rows = [{"base": "-", "scheme": "-", "label": "-", **{f"ppl_{s}": ppl.loc["base", s] for s in sources}}]
     for frame in metric_tables:
         base = frame["base"].iloc[0]
-        for kind, label in (("multitask", "MultiTask"), ("more", "MORE")):
-            scheme = f"{kind}-{mix}"
+        for kind in names.MIXED_KINDS:
+            scheme = names.mixed(kind, mix)
             part = frame[(frame["scheme"] == scheme) & frame["test_source"].isin(sources)]
             accuracy = (part["accuracy"] * part["n_pairs"]).sum() / part["n_pairs"].sum()
-            row = {"base": base, "scheme": label, "accuracy": accuracy, "ece": part[f"ece_{ece_bins}"].mean(),
-                   **{f"ppl_{s}": ppl.loc[f"rjs-{base}-{scheme}", s] for s in sources}}
+            row = {"base": base, "scheme": scheme, "label": names.label(scheme), "accuracy": accuracy,
+                   "ece": part[f"ece_{ece_bins}"].mean(),
+                   **{f"ppl_{s}": ppl.loc[names.rjs_policy(base, scheme), s] for s in sources}}
             if kind == "more":
                 row.update({k: outcomes[base][k] for k in ("win", "tie", "lose")}, judged=outcomes[base]["n"])
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def fig7_points(ksweep_tables, outcomes, schemes):
-    """Fig. 7's points: per K-sweep RM, its ECE (mean over the K-sweep's test sources) and the
-    Win/Tie/Lose (%) over SFT of the policy RJS-aligned with it. `outcomes` maps (base, scheme
-    label, k) -> judge.summarise(...)."""
-    labels = {"more": "MORE", "multitask": "MultiTask"}
+def fig7_points(ksweep_tables, outcomes, kinds):
+    """Fig. 7's points: per K-sweep RM of the `kinds` (more, multitask), its ECE (mean over the
+    K-sweep's test sources) and the Win/Tie/Lose (%) over SFT of the policy RJS-aligned with it.
+    `outcomes` maps (base, scheme) -> judge.summarise(...)."""
     rows = []
     for frame in ksweep_tables:
-        swept = frame[frame["scheme"].isin([labels[s] for s in schemes])]
+        swept = frame[frame["k"].notna() & frame["scheme"].map(lambda s: names.scheme_kind(s) in kinds)]
         for (base, scheme, k), part in swept.groupby(["base", "scheme", "k"], sort=False):
-            outcome = outcomes[(base, scheme, int(k))]
-            rows.append({"base": base, "scheme": scheme, "k": int(k), "ece": part["ece"].mean(),
-                         "accuracy": part["accuracy"].mean(), **{key: outcome[key] for key in ("win", "tie", "lose", "n")}})
+            outcome = outcomes[(base, scheme)]
+            rows.append({"base": base, "scheme": scheme, "label": names.label(scheme), "k": int(k),
+                         "ece": part["ece"].mean(), "accuracy": part["accuracy"].mean(),
+                         **{key: outcome[key] for key in ("win", "tie", "lose", "n")}})
     return pd.DataFrame(rows)

@@ -3,20 +3,18 @@
 import argparse
 from pathlib import Path
 
-from more_lib import cli, io, tables
+from more_lib import cli, io, names, tables
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True)
-    parser.add_argument("--scores-dir", type=Path, required=True, help="holds {scheme}/{source}.parquet")
-    parser.add_argument("--schemes", nargs="+", required=True)
-    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--scores", nargs="+", required=True, help="SCHEME:SOURCE=PATH of each scores file")
     parser.add_argument("--bins", type=int, nargs="+", required=True)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    scores = tables.read_scores(args.scores_dir, args.schemes, args.sources)
-    table = tables.metrics_table(args.base, scores, args.sources, args.bins)
+    paths = names.keyed_paths(args.scores, 2)
+    table = tables.metrics_table(args.base, tables.read_scores(paths), tables.keyed_sources(paths), args.bins)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
     print(table[table.test_source == "all"][["scheme", "accuracy", f"ece_{args.bins[0]}"]].to_string(index=False))

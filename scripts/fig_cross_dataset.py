@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch, Rectangle
 
-from more_lib import cli, metrics, plotting
+from more_lib import cli, metrics, names, plotting, tables
 
 
 def accuracy_matrix(scores, schemes, sources):
@@ -23,7 +23,7 @@ def accuracy_matrix(scores, schemes, sources):
 
 
 def plot(scores, sources, focus):
-    schemes = plotting.single_rms(sources)
+    schemes = ["raw", *names.singles(sources)]
     rows = np.arange(len(schemes))
     colors = [plotting.color(s, sources) for s in schemes]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(plotting.DOUBLE, 2.4), width_ratios=[1.15, 1, 1])
@@ -38,8 +38,8 @@ def plot(scores, sources, focus):
         if scheme.removeprefix("single-") in sources:
             j = sources.index(scheme.removeprefix("single-"))
             left.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.0))
-    left.set_xticks(range(len(sources)), [plotting.source_label(s) for s in sources], rotation=35, ha="right")
-    left.set_yticks(rows, [plotting.label(s) for s in schemes])
+    left.set_xticks(range(len(sources)), [names.source_label(s) for s in sources], rotation=35, ha="right")
+    left.set_yticks(rows, [names.label(s) for s in schemes])
     left.set_xlabel("test source")
     left.set_title("accuracy")
     left.tick_params(length=0)
@@ -55,7 +55,7 @@ def plot(scores, sources, focus):
     parts["cmedians"].set_color("black")
     middle.axvline(0, color="black", linewidth=0.5, linestyle=":")
     middle.set_xlabel("reward difference d")
-    middle.set_title(f"d on {plotting.source_label(focus)}")
+    middle.set_title(f"d on {names.source_label(focus)}")
 
     offset = 0.2
     for row, (d, c) in enumerate(zip(focus_d, colors)):
@@ -68,7 +68,7 @@ def plot(scores, sources, focus):
                           capprops={"color": c},
                           flierprops={"marker": ".", "markersize": 2, "markeredgecolor": c, "alpha": 0.5})
     right.set_xlabel("|reward difference|")
-    right.set_title(f"|d| on {plotting.source_label(focus)}")
+    right.set_title(f"|d| on {names.source_label(focus)}")
     right.legend(handles=[Patch(facecolor="grey", edgecolor="grey", label="correct"),
                           Patch(facecolor="white", edgecolor="grey", label="wrong")],
                  loc="upper right", handlelength=1.0)
@@ -85,15 +85,15 @@ def plot(scores, sources, focus):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scores-dir", type=Path, required=True, help="holds {scheme}/{source}.parquet")
-    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--scores", nargs="+", required=True, help="SCHEME:SOURCE=PATH of each scores file: the raw and single-source RMs on every source")
     parser.add_argument("--focus", default="harmless", help="test source of the middle and right panels")
-    parser.add_argument("--output", type=Path, required=True, help="writes OUTPUT.png and OUTPUT.pdf")
+    parser.add_argument("--output", type=Path, nargs="+", required=True, help="the figure's .png and .pdf files")
     args = parser.parse_args()
-    if args.focus not in args.sources:
-        parser.error(f"--focus {args.focus} is not one of --sources")
-    scores = plotting.load_scores(args.scores_dir, plotting.single_rms(args.sources), args.sources)
-    plotting.save(plot(scores, args.sources, args.focus), args.output)
+    paths = names.keyed_paths(args.scores, 2)
+    sources = tables.keyed_sources(paths)
+    if args.focus not in sources:
+        parser.error(f"--focus {args.focus} is not one of the scored test sources")
+    plotting.save(plot(plotting.load_scores(paths), sources, args.focus), args.output)
 
 
 if __name__ == "__main__":

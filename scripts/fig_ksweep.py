@@ -8,30 +8,28 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from more_lib import cli, plotting
+from more_lib import cli, names, plotting
 from more_lib.errors import DataError
-
-LINES = {"MultiTask": "multitask", "MORE": "more"}  # K-sweep scheme label -> plotting's scheme kind
-
 
 def plot(sweep, metric, path):
     panels = list(dict.fromkeys(sweep["test_source"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(plotting.SINGLE, 1.75), squeeze=False)
     for ax, source in zip(axes[0], panels):
         rows = sweep[sweep["test_source"] == source]
-        top = rows.loc[rows["scheme"] == "Top", metric]
+        top = rows.loc[rows["scheme"] == "top", metric]
         if len(top) != 1:
             raise DataError(f"{path}: expected one Top row for test source {source}, found {len(top)}")
         ax.axhline(top.iloc[0], color=plotting.SCHEME_COLORS["top"], linestyle="--", linewidth=1.0, label="Top")
-        for name, kind in LINES.items():
-            line = rows[rows["scheme"] == name].sort_values("k")
+        swept = rows[rows["k"].notna()]
+        for kind in names.MIXED_KINDS:
+            line = swept[swept["scheme"].map(names.scheme_kind) == kind].sort_values("k")
             if line.empty:
-                raise DataError(f"{path}: no {name} rows for test source {source}")
+                raise DataError(f"{path}: no {names.LABELS[kind]} rows for test source {source}")
             ax.plot(line["k"], line[metric], marker="o", markersize=3, color=plotting.SCHEME_COLORS[kind],
-                    label=name)
+                    label=names.LABELS[kind])
         ax.set_xticks(sorted(sweep["k"].dropna().unique().astype(int)))
         ax.set_ylim(bottom=0)  # from zero, so that the gaps read as fractions of the error
-        ax.set_title(plotting.source_label(source))
+        ax.set_title(names.source_label(source))
         ax.set_xlabel("K sources")
     axes[0, 0].set_ylabel("ECE" if metric == "ece" else metric)
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center", ncols=3)
@@ -41,9 +39,9 @@ def plot(sweep, metric, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ksweep", type=Path, required=True,
-                        help="CSV: base, k, scheme (Top, MultiTask, MORE), test_source, accuracy, ece")
+                        help="CSV: base, k, scheme (top, multitask-MIX, more-MIX), test_source, accuracy, ece")
     parser.add_argument("--metric", choices=["ece", "accuracy"], default="ece")
-    parser.add_argument("--output", type=Path, required=True, help="writes OUTPUT.png and OUTPUT.pdf")
+    parser.add_argument("--output", type=Path, nargs="+", required=True, help="the figure's .png and .pdf files")
     args = parser.parse_args()
     sweep = plotting.read_table(args.ksweep, ["k", "scheme", "test_source", args.metric])
     plotting.save(plot(sweep, args.metric, args.ksweep), args.output)

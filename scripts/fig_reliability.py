@@ -10,7 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from more_lib import cli, metrics, plotting
+from more_lib import cli, metrics, names, plotting, tables
 
 MIN_MARKER, MAX_MARKER = 2, 60  # points^2 of an almost empty bin and of a bin holding every pair
 
@@ -37,9 +37,9 @@ def plot(scores, schemes, sources, bins):
             ax.set_xticks([0, 0.5, 1], ["0", ".5", "1"])
             ax.set_yticks([0, 0.5, 1], ["0", ".5", "1"])
             if i == 0:
-                ax.set_title(plotting.source_label(source))
+                ax.set_title(names.source_label(source))
             if j == 0:
-                ax.set_ylabel(plotting.label(scheme, show_mix=True), fontweight="bold")
+                ax.set_ylabel(names.label(scheme, show_mix=True), fontweight="bold")
     fig.supxlabel("confidence", fontsize=plt.rcParams["axes.labelsize"])
     fig.supylabel("observed frequency", fontsize=plt.rcParams["axes.labelsize"])
     return fig
@@ -47,14 +47,15 @@ def plot(scores, schemes, sources, bins):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scores-dir", type=Path, required=True, help="holds {scheme}/{source}.parquet")
-    parser.add_argument("--schemes", nargs="+", required=True, help="one row each, in this order")
-    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--scores", nargs="+", required=True,
+                        help="SCHEME:SOURCE=PATH of each scores file: one row per scheme, in this order")
     parser.add_argument("--bins", type=int, default=10)
-    parser.add_argument("--output", type=Path, required=True, help="writes OUTPUT.png and OUTPUT.pdf")
+    parser.add_argument("--output", type=Path, nargs="+", required=True, help="the figure's .png and .pdf files")
     args = parser.parse_args()
-    scores = plotting.load_scores(args.scores_dir, args.schemes, args.sources)
-    plotting.save(plot(scores, args.schemes, args.sources, args.bins), args.output)
+    paths = names.keyed_paths(args.scores, 2)
+    schemes = list(dict.fromkeys(scheme for scheme, _ in paths))
+    plot_ = plot(plotting.load_scores(paths), schemes, tables.keyed_sources(paths), args.bins)
+    plotting.save(plot_, args.output)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
-from more_lib import cli, plotting
+from more_lib import cli, names, plotting, tables
 
 BINS = 40
 
 
 def compared(mix):
-    return ["top", f"multitask-{mix}", f"more-{mix}"]
+    return ["top", names.multitask(mix), names.more(mix)]
 
 
 def fig5(scores, sources, focus, mix):
@@ -29,10 +29,10 @@ def fig5(scores, sources, focus, mix):
         # One set of bin edges per panel, so that the three histograms are comparable.
         edges = np.histogram_bin_edges(np.concatenate(list(series.values())), bins=BINS)
         for scheme, d in series.items():
-            ax.stairs(np.histogram(d, edges)[0], edges, label=plotting.label(scheme),
+            ax.stairs(np.histogram(d, edges)[0], edges, label=names.label(scheme),
                       color=plotting.color(scheme, sources), linewidth=1.1)
         ax.axvline(0, color="black", linewidth=0.5, linestyle=":")
-        ax.set_title(plotting.source_label(source))
+        ax.set_title(names.source_label(source))
         ax.set_xlabel("reward difference d")
     axes[0, 0].set_ylabel("pairs")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center", ncols=3)
@@ -55,9 +55,9 @@ def fig8(scores, sources, focus, mix, whis):
                            capprops={"color": c},
                            flierprops={"marker": ".", "markersize": 2, "markeredgecolor": c, "alpha": 0.5})
         ax.axhline(0, color="black", linewidth=0.5, linestyle=":")
-        ax.set_xticks(range(len(schemes)), [plotting.label(s) for s in schemes])
+        ax.set_xticks(range(len(schemes)), [names.label(s) for s in schemes])
         ax.set_xlim(-0.6, len(schemes) - 0.4)
-        ax.set_title(plotting.source_label(source))
+        ax.set_title(names.source_label(source))
     axes[0, 0].set_ylabel("reward difference d")
     fig.legend(handles=[Patch(facecolor="grey", edgecolor="grey", label="d > 0 (correct)"),
                         Patch(facecolor="white", edgecolor="grey", label="d < 0 (wrong)")],
@@ -66,7 +66,7 @@ def fig8(scores, sources, focus, mix, whis):
 
 
 def fig9(scores, sources):
-    schemes = plotting.single_rms(sources)
+    schemes = ["raw", *names.singles(sources)]
     ncols = min(3, len(schemes))
     nrows = math.ceil(len(schemes) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(plotting.DOUBLE, 1.5 * nrows + 0.3), sharex=True,
@@ -77,7 +77,7 @@ def fig9(scores, sources):
     for ax, (scheme, d) in zip(axes.flat, pooled.items()):
         ax.stairs(np.histogram(d, edges)[0], edges, fill=True, color=plotting.color(scheme, sources), alpha=0.8)
         ax.axvline(0, color="black", linewidth=0.5, linestyle=":")
-        ax.set_title(plotting.label(scheme))
+        ax.set_title(names.label(scheme))
         ax.text(0.98, 0.95, f"mean {d.mean():.2f}\nsd {d.std():.2f}", transform=ax.transAxes, ha="right", va="top")
     for ax in axes.flat[len(schemes):]:
         ax.set_visible(False)
@@ -91,25 +91,25 @@ def fig9(scores, sources):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scores-dir", type=Path, required=True, help="holds {scheme}/{source}.parquet")
-    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--scores", nargs="+", required=True,
+                        help="SCHEME:SOURCE=PATH: the raw, single-source, MultiTask and MORE RMs on every source")
     parser.add_argument("--mix", required=True, help="the mix of the MultiTask and MORE RMs")
     parser.add_argument("--focus", nargs="+", default=["helpful", "harmless"],
                         help="test sources of Figures 5 and 8")
     parser.add_argument("--iqr-factor", type=float, default=1.5,
                         help="whisker length of Fig. 8 in IQRs: the outlier tables' box-plot rule")
-    parser.add_argument("--fig5-output", type=Path, required=True, help="writes PREFIX.png and PREFIX.pdf")
-    parser.add_argument("--fig8-output", type=Path, required=True, help="writes PREFIX.png and PREFIX.pdf")
-    parser.add_argument("--fig9-output", type=Path, required=True, help="writes PREFIX.png and PREFIX.pdf")
+    for figure in ("fig5", "fig8", "fig9"):
+        parser.add_argument(f"--{figure}-output", type=Path, nargs="+", required=True, help=".png and .pdf files")
     args = parser.parse_args()
-    unknown = [s for s in args.focus if s not in args.sources]
+    paths = names.keyed_paths(args.scores, 2)
+    sources = tables.keyed_sources(paths)
+    unknown = [s for s in args.focus if s not in sources]
     if unknown:
-        parser.error(f"--focus {' '.join(unknown)} not among --sources")
-    schemes = [*plotting.single_rms(args.sources), f"multitask-{args.mix}", f"more-{args.mix}"]
-    scores = plotting.load_scores(args.scores_dir, schemes, args.sources, derived=True)
-    plotting.save(fig5(scores, args.sources, args.focus, args.mix), args.fig5_output)
-    plotting.save(fig8(scores, args.sources, args.focus, args.mix, args.iqr_factor), args.fig8_output)
-    plotting.save(fig9(scores, args.sources), args.fig9_output)
+        parser.error(f"--focus {' '.join(unknown)} not among the scored test sources")
+    scores = plotting.load_scores(paths, derived=True)
+    plotting.save(fig5(scores, sources, args.focus, args.mix), args.fig5_output)
+    plotting.save(fig8(scores, sources, args.focus, args.mix, args.iqr_factor), args.fig8_output)
+    plotting.save(fig9(scores, sources), args.fig9_output)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from more_lib import cli, plotting
+from more_lib import cli, names, plotting
 from more_lib.errors import DataError
 
 
 def scheme_values(metrics, sources, mix, column, path):
     """Scheme x test source table of one metric column, rows in Table 2's order."""
-    schemes = list(plotting.table2_schemes(mix))
+    schemes = list(names.table2_schemes(mix))
     values = metrics.pivot_table(index="scheme", columns="test_source", values=column, aggfunc="first")
     for scheme in schemes:
         for source in sources:
@@ -33,12 +33,12 @@ def plot(values, sources, ylabel, chance=None):
     width = 0.8 / len(values.index)
     for k, scheme in enumerate(values.index):
         ax.bar(groups + (k - (len(values.index) - 1) / 2) * width, values.loc[scheme].to_numpy(), width,
-               label=plotting.label(scheme), color=plotting.color(scheme, sources), edgecolor="white",
+               label=names.label(scheme), color=plotting.color(scheme, sources), edgecolor="white",
                linewidth=0.4)
     if chance is not None:
         ax.axhline(chance, color="black", linewidth=0.5, linestyle=":")
         ax.set_ylim(max(0.0, math.floor(10 * values.to_numpy().min() - 0.5) / 10), 1.0)
-    ax.set_xticks(groups, [plotting.source_label(s) for s in sources])
+    ax.set_xticks(groups, [names.source_label(s) for s in sources])
     ax.set_xlabel("test source")
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", color="0.9", linewidth=0.5)
@@ -53,8 +53,8 @@ def main():
     parser.add_argument("--sources", nargs="+", required=True)
     parser.add_argument("--mix", required=True, help="the mix of the MultiTask and MORE bars")
     parser.add_argument("--ece-bins", type=int, default=10)
-    parser.add_argument("--accuracy-output", type=Path, required=True, help="writes PREFIX.png and PREFIX.pdf")
-    parser.add_argument("--ece-output", type=Path, required=True, help="writes PREFIX.png and PREFIX.pdf")
+    parser.add_argument("--accuracy-output", type=Path, nargs="+", required=True, help="the figure's .png and .pdf files")
+    parser.add_argument("--ece-output", type=Path, nargs="+", required=True, help="the figure's .png and .pdf files")
     args = parser.parse_args()
     ece = f"ece_{args.ece_bins}"
     metrics = plotting.read_table(args.metrics, ["scheme", "test_source", "accuracy", ece])

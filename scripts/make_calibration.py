@@ -4,23 +4,22 @@ pairs of its own sources (never a test set), and its ECE, Brier and NLL before a
 import argparse
 from pathlib import Path
 
-from more_lib import cli, io, tables
+from more_lib import cli, io, names, tables
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True)
-    parser.add_argument("--scores-dir", type=Path, required=True, help="test scores: {scheme}/{source}.parquet")
-    parser.add_argument("--heldout-dir", type=Path, required=True, help="held-out scores, same layout")
-    parser.add_argument("--schemes", nargs="+", required=True, help="SCHEME=SOURCE,SOURCE: an RM and what T is fitted on")
-    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--scores", nargs="+", required=True, help="SCHEME:SOURCE=PATH of each scores file on the test split")
+    parser.add_argument("--heldout", nargs="+", required=True, help="SCHEME:SOURCE=PATH on the held-out pairs")
+    parser.add_argument("--fits", nargs="+", required=True, help="SCHEME=SOURCE,SOURCE: an RM and what T is fitted on")
     parser.add_argument("--ece-bins", type=int, required=True)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    fit_sources = {scheme: fitted.split(",") for scheme, fitted in (item.split("=", 1) for item in args.schemes)}
-    scores = tables.read_scores(args.scores_dir, fit_sources, args.sources)
-    heldout = tables.read_scores(args.heldout_dir, fit_sources, args.sources)
-    table = tables.calibration_table(args.base, scores, heldout, fit_sources, args.sources, args.ece_bins)
+    fit_sources = {scheme: fitted.split(",") for scheme, fitted in (item.split("=", 1) for item in args.fits)}
+    paths = names.keyed_paths(args.scores, 2)
+    scores, heldout = tables.read_scores(paths), tables.read_scores(names.keyed_paths(args.heldout, 2))
+    table = tables.calibration_table(args.base, scores, heldout, fit_sources, tables.keyed_sources(paths), args.ece_bins)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
     print(table.groupby("scheme", sort=False)[["temperature", "ece", "ece_scaled"]].mean().to_string())

@@ -5,14 +5,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from more_lib import claims, cli, io
+from more_lib import claims, cli, io, names
+
+TABLES = ("metrics", "outliers", "ksweep", "calibration")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bases", nargs="+", required=True)
     parser.add_argument("--table2", type=Path, required=True)
-    parser.add_argument("--results", type=Path, default=Path("results"), help="holds metrics/, outliers/, ksweep/, calibration/")
+    parser.add_argument("--tables", nargs="+", required=True,
+                        help=f"TABLE:BASE=PATH for TABLE in {', '.join(TABLES)} and every base")
     parser.add_argument("--sources", nargs="+", required=True)
     parser.add_argument("--mix", required=True)
     parser.add_argument("--correlation", type=Path, required=True, help="Fig. 7's correlations (claim C7)")
@@ -21,10 +23,10 @@ def main():
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     table2, correlation = pd.read_csv(args.table2), pd.read_csv(args.correlation)
+    paths = names.keyed_paths(args.tables, 2)
     frames = []
-    for base in args.bases:
-        read = {name: pd.read_csv(args.results / name / f"{base}.csv")
-                for name in ("metrics", "outliers", "ksweep", "calibration")}
+    for base in dict.fromkeys(base for _, base in paths):
+        read = {name: pd.read_csv(paths[(name, base)]) for name in TABLES}
         frames.append(claims.claims_table(base, table2[table2["base"] == base].set_index("scheme"), read["metrics"],
                                           read["outliers"], read["ksweep"], read["calibration"],
                                           correlation if base in args.aligned_bases else None, args.sources,

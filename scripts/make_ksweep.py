@@ -4,23 +4,21 @@ sources (K = 2 … 5) on each focus test source, with Top for reference."""
 import argparse
 from pathlib import Path
 
-from more_lib import cli, io, tables
+from more_lib import cli, io, names, tables
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True)
-    parser.add_argument("--scores-dir", type=Path, required=True, help="holds {scheme}/{source}.parquet")
-    parser.add_argument("--focus", nargs="+", required=True)
+    parser.add_argument("--scores", nargs="+", required=True, help="SCHEME:SOURCE=PATH of each scores file (the focus test sources)")
     parser.add_argument("--mixes", nargs="+", required=True, help="K=MIX for each K of the sweep")
     parser.add_argument("--ece-bins", type=int, required=True)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     mixes_by_k = {int(k): mix for k, mix in (item.split("=", 1) for item in args.mixes)}
-    schemes = [*(f"single-{s}" for s in args.focus),
-               *(f"{kind}-{mix}" for mix in mixes_by_k.values() for kind in ("multitask", "more"))]
-    table = tables.ksweep_table(args.base, tables.read_scores(args.scores_dir, schemes, args.focus),
-                                args.focus, mixes_by_k, args.ece_bins)
+    paths = names.keyed_paths(args.scores, 2)
+    table = tables.ksweep_table(args.base, tables.read_scores(paths), tables.keyed_sources(paths), mixes_by_k,
+                                args.ece_bins)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False))

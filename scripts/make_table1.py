@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from more_lib import cli, judge, tables
+from more_lib import cli, judge, names, tables
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, nargs="+", required=True, help="results/metrics/{base}.csv")
     parser.add_argument("--ppl", type=Path, required=True)
-    parser.add_argument("--judgments", type=Path, nargs="+", required=True,
-                        help="MORE-vs-MultiTask judgment files, every task of each base, in --metrics order")
+    parser.add_argument("--judgments", nargs="+", required=True,
+                        help="BASE:TASK=PATH: MORE-vs-MultiTask judgments of each base's policies on every task")
     parser.add_argument("--mix", required=True)
     parser.add_argument("--sources", nargs="+", required=True, help="alignment sources (helpful harmless)")
     parser.add_argument("--ece-bins", type=int, required=True)
@@ -22,10 +22,10 @@ def main():
     parser.add_argument("--markdown", type=Path, required=True)
     args = parser.parse_args()
     metric_tables = [pd.read_csv(path) for path in args.metrics]
-    per_base = len(args.judgments) // len(metric_tables)
-    outcomes = {frame["base"].iloc[0]: judge.summarise(
-        [row for path in args.judgments[i * per_base:(i + 1) * per_base] for row in judge.read_judgments(path)])
-        for i, frame in enumerate(metric_tables)}
+    judged = {}
+    for (base, _), path in names.keyed_paths(args.judgments, 2).items():
+        judged.setdefault(base, []).extend(judge.read_judgments(path))
+    outcomes = {base: judge.summarise(rows) for base, rows in judged.items()}
     table = tables.table1(metric_tables, pd.read_csv(args.ppl), outcomes, args.mix, args.sources, args.ece_bins)
     tables.write_table(table, args.output, args.markdown)
     print(tables.to_markdown(table))

@@ -81,30 +81,32 @@ def test_ksweep_and_outlier_tables_have_the_papers_shape():
               enumerate((s, src) for s in schemes for src in ["helpful", "harmless"])}
     ksweep = tables.ksweep_table("b", scores, ["helpful", "harmless"], {2: "k2", 3: "all"}, 10)
     assert len(ksweep) == 2 * (1 + 2 * 2)
-    assert ksweep[ksweep.scheme == "Top"]["k"].isna().all()
-    assert ksweep[ksweep.scheme == "MORE"]["k"].tolist() == [2, 3, 2, 3]
+    assert ksweep[ksweep.scheme == "top"]["k"].isna().all()
+    assert ksweep[ksweep.label == "MORE"]["k"].tolist() == [2, 3, 2, 3]
+    assert ksweep[ksweep.label == "MORE"]["scheme"].tolist() == ["more-k2", "more-all"] * 2
     table = tables.outlier_table("b", scores, ["helpful", "harmless"], "all", 1.5, 10)
-    assert table[["test_source", "scheme"]].values.tolist() == [
-        [t, s] for t in ["helpful", "harmless"] for s in ["Top", "MultiTask", "MORE"]]
+    assert table[["test_source", "scheme", "label"]].values.tolist() == [
+        [t, s, label] for t in ["helpful", "harmless"]
+        for s, label in [("top", "Top"), ("multitask-all", "MultiTask"), ("more-all", "MORE")]]
     assert {"ece", "positive_outliers", "positive_outlier_mean", "negative_outliers",
             "negative_outlier_mean"} <= set(table.columns)
 
 
 def table2(top=(0.70, 0.09), averaging=(0.66, 0.07), multitask=(0.71, 0.05), more=(0.705, 0.04)):
-    rows = {"Top": top, "Averaging": averaging, "MultiTask": multitask, "MORE": more}
+    rows = {"top": top, "averaging": averaging, "multitask-all": multitask, "more-all": more}
     return pd.DataFrame([{"scheme": k, "avg": a, "ece": e} for k, (a, e) in rows.items()]).set_index("scheme")
 
 
 def test_table2_claims_hold_and_fail_with_the_numbers():
-    assert claims.c2_multitask_close_to_top(table2(), 0.02)[0] == "holds"
-    assert claims.c2_multitask_close_to_top(table2(multitask=(0.75, 0.05)), 0.02)[0] == "fails"
-    assert claims.c3_multitask_ece_above_top(table2())[0] == "fails"
-    assert claims.c3_multitask_ece_above_top(table2(top=(0.7, 0.01)))[0] == "holds"
-    verdict, numbers = claims.c4_more_ece_below_multitask(table2(), 0.02)
+    assert claims.c2_multitask_close_to_top(table2(), "all", 0.02)[0] == "holds"
+    assert claims.c2_multitask_close_to_top(table2(multitask=(0.75, 0.05)), "all", 0.02)[0] == "fails"
+    assert claims.c3_multitask_ece_above_top(table2(), "all")[0] == "fails"
+    assert claims.c3_multitask_ece_above_top(table2(top=(0.7, 0.01)), "all")[0] == "holds"
+    verdict, numbers = claims.c4_more_ece_below_multitask(table2(), "all", 0.02)
     assert verdict == "holds" and "more_ece=0.0400" in numbers and "multitask_ece=0.0500" in numbers
-    assert claims.c4_more_ece_below_multitask(table2(more=(0.6, 0.04)), 0.02)[0] == "fails"
-    assert claims.c8_averaging_low(table2())[0] == "holds"
-    assert claims.c8_averaging_low(table2(averaging=(0.8, 0.07)))[0] == "fails"
+    assert claims.c4_more_ece_below_multitask(table2(more=(0.6, 0.04)), "all", 0.02)[0] == "fails"
+    assert claims.c8_averaging_low(table2(), "all")[0] == "holds"
+    assert claims.c8_averaging_low(table2(averaging=(0.8, 0.07)), "all")[0] == "fails"
 
 
 def test_off_source_and_k_claims():
@@ -117,7 +119,7 @@ def test_off_source_and_k_claims():
     assert verdict == "holds" and "drop_harmless=0.3500" in numbers
     metrics_frame.loc[(metrics_frame.scheme == "single-summ") & (metrics_frame.test_source == "summ"), "accuracy"] = 0.5
     assert claims.c1_off_source_drop(metrics_frame, SOURCES)[0] == "fails"
-    falling = pd.DataFrame([{"k": k, "scheme": "MORE", "test_source": t, "ece": 0.1 - 0.01 * k}
+    falling = pd.DataFrame([{"k": k, "scheme": f"more-k{k}", "test_source": t, "ece": 0.1 - 0.01 * k}
                             for t in ["helpful", "harmless"] for k in range(2, 6)])
     assert claims.c6_ece_falls_with_k(falling)[0] == "holds"
     assert claims.c6_ece_falls_with_k(falling.assign(ece=0.01 * falling["k"]))[0] == "fails"
@@ -149,7 +151,8 @@ def test_table1_puts_win_tie_lose_on_the_more_row():
                         for s in ("helpful", "harmless")])
     outcome = {"b": {"win": 50.0, "tie": 20.0, "lose": 30.0, "n": 40, "invalid": 1}}
     table = tables.table1([pd.DataFrame(metric_rows)], ppl, outcome, "all", ["helpful", "harmless"], 10)
-    assert table[["base", "scheme"]].values.tolist() == [["-", "-"], ["b", "MultiTask"], ["b", "MORE"]]
+    assert table[["base", "scheme", "label"]].values.tolist() == [
+        ["-", "-", "-"], ["b", "multitask-all", "MultiTask"], ["b", "more-all", "MORE"]]
     more = table.iloc[2]
     assert (more["win"], more["tie"], more["lose"], more["judged"]) == (50.0, 20.0, 30.0, 40)
     assert more["accuracy"] == pytest.approx(0.8) and more["ece"] == pytest.approx(0.03)

@@ -14,13 +14,14 @@ import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.patches import PathPatch, StepPatch
 
-from more_lib import metrics, outliers, plotting, tables
+from more_lib import metrics, names, outliers, plotting, tables
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ["helpful", "harmless", "webgpt"]
 FOCUS = ["helpful", "harmless"]
 MIX = "all"
-SCHEMES = [*plotting.single_rms(SOURCES), f"multitask-{MIX}", f"more-{MIX}"]
+SINGLE_RMS = ["raw", *names.singles(SOURCES)]
+SCHEMES = [*SINGLE_RMS, names.multitask(MIX), names.more(MIX)]
 N_PAIRS = 150
 
 
@@ -50,15 +51,28 @@ def write_scores(root):
 
 
 def ksweep_table():
-    rows = [{"base": "toy", "k": np.nan, "scheme": "Top", "test_source": s, "accuracy": 0.8, "ece": 0.09}
+    rows = [{"base": "toy", "k": np.nan, "scheme": "top", "test_source": s, "accuracy": 0.8, "ece": 0.09}
             for s in FOCUS]
     for source in FOCUS:
         for k in range(2, 6):
-            rows.append({"base": "toy", "k": k, "scheme": "MultiTask", "test_source": source,
+            rows.append({"base": "toy", "k": k, "scheme": f"multitask-k{k}", "test_source": source,
                          "accuracy": 0.78, "ece": 0.12 - 0.005 * k})
-            rows.append({"base": "toy", "k": k, "scheme": "MORE", "test_source": source,
+            rows.append({"base": "toy", "k": k, "scheme": f"more-k{k}", "test_source": source,
                          "accuracy": 0.77, "ece": 0.10 - 0.015 * k})
     return pd.DataFrame(rows)
+
+
+def score_paths(root, schemes, sources=SOURCES):
+    """{(scheme, test source): path} as the rules pass them."""
+    return {(scheme, source): root / scheme / f"{source}.parquet" for scheme in schemes for source in sources}
+
+
+def keyed_args(root, schemes, sources=SOURCES):
+    return [f"{names.key(*key)}={path}" for key, path in score_paths(root, schemes, sources).items()]
+
+
+def figure_paths(prefix):
+    return [prefix.with_name(f"{prefix.name}.{ext}") for ext in ("png", "pdf")]
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +98,16 @@ def rendered(inputs):
     """Every figure written by its script; the output prefixes by figure name."""
     out = inputs / "out"
     scripts = [
-        ("fig_cross_dataset.py", "--scores-dir", inputs / "scores", "--sources", *SOURCES,
-         "--focus", "harmless", "--output", out / "fig1"),
+        ("fig_cross_dataset.py", "--scores", *keyed_args(inputs / "scores", SINGLE_RMS),
+         "--focus", "harmless", "--output", *figure_paths(out / "fig1")),
         ("fig_schemes.py", "--metrics", inputs / "metrics.csv", "--sources", *SOURCES, "--mix", MIX,
-         "--ece-bins", 10, "--accuracy-output", out / "fig3", "--ece-output", out / "fig4"),
-        ("fig_reward_differences.py", "--scores-dir", inputs / "scores", "--sources", *SOURCES, "--mix", MIX,
-         "--focus", *FOCUS, "--fig5-output", out / "fig5", "--fig8-output", out / "fig8",
-         "--fig9-output", out / "fig9"),
-        ("fig_reliability.py", "--scores-dir", inputs / "scores", "--schemes", *SCHEMES, "--sources", *SOURCES,
-         "--bins", 10, "--output", out / "reliability"),
-        ("fig_ksweep.py", "--ksweep", inputs / "ksweep.csv", "--output", out / "fig6"),
+         "--ece-bins", 10, "--accuracy-output", *figure_paths(out / "fig3"), "--ece-output", *figure_paths(out / "fig4")),
+        ("fig_reward_differences.py", "--scores", *keyed_args(inputs / "scores", SCHEMES), "--mix", MIX,
+         "--focus", *FOCUS, "--fig5-output", *figure_paths(out / "fig5"), "--fig8-output", *figure_paths(out / "fig8"),
+         "--fig9-output", *figure_paths(out / "fig9")),
+        ("fig_reliability.py", "--scores", *keyed_args(inputs / "scores", SCHEMES),
+         "--bins", 10, "--output", *figure_paths(out / "reliability")),
+        ("fig_ksweep.py", "--ksweep", inputs / "ksweep.csv", "--output", *figure_paths(out / "fig6")),
     ]
     # Started together: the scripts are independent, and their start-up dominates.
     processes = [subprocess.Popen(command(*script), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -126,11 +140,11 @@ def test_every_figure_is_a_readable_png_and_a_pdf(rendered, name):
 
 
 def test_cross_dataset_heatmap_annotates_the_metric_accuracies(inputs):
-    scores = plotting.load_scores(inputs / "scores", plotting.single_rms(SOURCES), SOURCES)
+    scores = plotting.load_scores(score_paths(inputs / "scores", SINGLE_RMS))
     fig = load_script("fig_cross_dataset").plot(scores, SOURCES, "harmless")
     shown = np.array([float(t.get_text()) for t in fig.axes[0].texts]).reshape(len(SOURCES) + 1, len(SOURCES))
     table = pd.read_csv(inputs / "metrics.csv").set_index(["scheme", "test_source"])["accuracy"]
-    expected = np.array([[table[(scheme, source)] for source in SOURCES] for scheme in plotting.single_rms(SOURCES)])
+    expected = np.array([[table[(scheme, source)] for source in SOURCES] for scheme in SINGLE_RMS])
     np.testing.assert_allclose(shown, expected, atol=0.005)
     # Each single-source RM is best on its own source in these inputs: the shape the heatmap must show.
     assert (shown[1:].argmax(axis=1) == np.arange(len(SOURCES))).all()
@@ -143,25 +157,24 @@ def test_scheme_bars_are_the_metric_values(inputs):
         values = module.scheme_values(frame, SOURCES, MIX, column, inputs / "metrics.csv")
         fig = module.plot(values, SOURCES, column)
         bars = fig.axes[0].patches
-        assert len(bars) == len(plotting.table2_schemes(MIX)) * len(SOURCES)
+        assert len(bars) == len(names.table2_schemes(MIX)) * len(SOURCES)
         heights = np.array([bar.get_height() for bar in bars]).reshape(-1, len(SOURCES))
         expected = frame.set_index(["scheme", "test_source"])[column]
-        np.testing.assert_allclose(heights, [[expected[(s, t)] for t in SOURCES] for s in plotting.table2_schemes(MIX)])
+        np.testing.assert_allclose(heights, [[expected[(s, t)] for t in SOURCES] for s in names.table2_schemes(MIX)])
 
 
 def test_scheme_bars_name_a_missing_row(inputs, tmp_path):
     frame = pd.read_csv(inputs / "metrics.csv")
     frame[~((frame.scheme == f"more-{MIX}") & (frame.test_source == "webgpt"))].to_csv(tmp_path / "m.csv", index=False)
     result = run_script("fig_schemes.py", "--metrics", tmp_path / "m.csv", "--sources", *SOURCES, "--mix", MIX,
-                        "--accuracy-output", tmp_path / "a", "--ece-output", tmp_path / "e")
+                        "--accuracy-output", *figure_paths(tmp_path / "a"), "--ece-output", *figure_paths(tmp_path / "e"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'm.csv'}: no accuracy for scheme more-{MIX} on test source webgpt" in result.stderr
 
 
 def test_reward_difference_figures_draw_every_pair(inputs):
     module = load_script("fig_reward_differences")
-    schemes = [*plotting.single_rms(SOURCES), f"multitask-{MIX}", f"more-{MIX}"]
-    scores = plotting.load_scores(inputs / "scores", schemes, SOURCES, derived=True)
+    scores = plotting.load_scores(score_paths(inputs / "scores", SCHEMES), derived=True)
     # Figure 5: per focus source, one histogram per compared RM holding all of its pairs.
     for ax in module.fig5(scores, SOURCES, FOCUS, MIX).axes:
         stairs = [p for p in ax.patches if isinstance(p, StepPatch)]
@@ -171,14 +184,13 @@ def test_reward_difference_figures_draw_every_pair(inputs):
         assert sum(isinstance(p, PathPatch) for p in ax.patches) == 2 * 3
     # Figure 9: one histogram per RM (raw and single-source), each of every test pair.
     panels = [ax for ax in module.fig9(scores, SOURCES).axes if ax.get_visible()]
-    assert [ax.get_title() for ax in panels] == [plotting.label(s) for s in plotting.single_rms(SOURCES)]
+    assert [ax.get_title() for ax in panels] == [names.label(s) for s in SINGLE_RMS]
     assert all(ax.patches[0].get_data().values.sum() == N_PAIRS * len(SOURCES) for ax in panels)
 
 
 def test_fig8_fliers_are_the_outlier_tables_outliers(inputs):
     module = load_script("fig_reward_differences")
-    schemes = [*plotting.single_rms(SOURCES), f"multitask-{MIX}", f"more-{MIX}"]
-    scores = plotting.load_scores(inputs / "scores", schemes, SOURCES, derived=True)
+    scores = plotting.load_scores(score_paths(inputs / "scores", SCHEMES), derived=True)
     for whis in (0.5, 1.5):
         for ax, source in zip(module.fig8(scores, SOURCES, FOCUS, MIX, whis).axes, FOCUS):
             fliers = sum(len(line.get_ydata()) for line in ax.lines if line.get_marker() == ".")
@@ -188,7 +200,7 @@ def test_fig8_fliers_are_the_outlier_tables_outliers(inputs):
 
 
 def test_reliability_points_are_the_reliability_table(inputs):
-    scores = plotting.load_scores(inputs / "scores", SCHEMES, SOURCES)
+    scores = plotting.load_scores(score_paths(inputs / "scores", SCHEMES))
     fig = load_script("fig_reliability").plot(scores, SCHEMES, SOURCES, 10)
     assert len(fig.axes) == len(SCHEMES) * len(SOURCES)
     ece = pd.read_csv(inputs / "metrics.csv").set_index(["scheme", "test_source"])["ece_10"]
@@ -204,13 +216,13 @@ def test_reliability_points_are_the_reliability_table(inputs):
 def test_ksweep_draws_top_as_a_constant_and_a_line_per_scheme(inputs):
     sweep = pd.read_csv(inputs / "ksweep.csv")
     fig = load_script("fig_ksweep").plot(sweep, "ece", inputs / "ksweep.csv")
-    assert [ax.get_title() for ax in fig.axes] == [plotting.source_label(s) for s in FOCUS]
+    assert [ax.get_title() for ax in fig.axes] == [names.source_label(s) for s in FOCUS]
     for ax, source in zip(fig.axes, FOCUS):
         lines = {line.get_label(): line for line in ax.get_lines()}
         assert set(lines) == {"Top", "MultiTask", "MORE"}
         assert lines["Top"].get_linestyle() == "--" and set(lines["Top"].get_ydata()) == {0.09}
         for name in ("MultiTask", "MORE"):
-            rows = sweep[(sweep.scheme == name) & (sweep.test_source == source)]
+            rows = sweep[sweep.scheme.str.startswith(name.lower()) & (sweep.test_source == source)]
             np.testing.assert_allclose(lines[name].get_xdata(), [2, 3, 4, 5])
             np.testing.assert_allclose(lines[name].get_ydata(), rows.ece)
 
@@ -219,8 +231,8 @@ def test_missing_scores_file_is_one_clear_line(inputs, tmp_path):
     scores = tmp_path / "scores"
     shutil.copytree(inputs / "scores", scores)
     (scores / "single-webgpt" / "harmless.parquet").unlink()
-    result = run_script("fig_cross_dataset.py", "--scores-dir", scores, "--sources", *SOURCES,
-                        "--output", tmp_path / "fig1")
+    result = run_script("fig_cross_dataset.py", "--scores", *keyed_args(scores, SINGLE_RMS),
+                        "--output", *figure_paths(tmp_path / "fig1"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip()
     assert message.startswith(f"error: {scores / 'single-webgpt' / 'harmless.parquet'}: ") and "\n" not in message

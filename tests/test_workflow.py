@@ -68,6 +68,8 @@ def test_smoke_config_builds_table2_for_every_base(smoke_run):
     workdir = smoke_run.workdir
     table = pd.read_csv(workdir / "results" / "table2.csv")
     assert table.groupby("base")["scheme"].apply(list).to_dict() == {
+        base: ["raw", "top", "averaging", "multitask-all", "more-all"] for base in SMOKE_BASES}
+    assert table.groupby("base")["label"].apply(list).to_dict() == {
         base: ["Raw", "Top", "Averaging", "MultiTask", "MORE"] for base in SMOKE_BASES}
     values = table[[*SOURCES, "avg", "ece"]].to_numpy()
     assert ((values >= 0) & (values <= 1)).all()
@@ -90,8 +92,9 @@ def test_smoke_config_builds_every_figure_and_analysis_table(smoke_run):
             assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and png.stat().st_size > 10_000, png
             assert (workdir / "results" / "figures" / base / f"{name}.pdf").read_bytes().startswith(b"%PDF"), name
         outliers = pd.read_csv(workdir / "results" / "outliers" / f"{base}.csv")
-        assert outliers[["test_source", "scheme"]].values.tolist() == [
-            [t, s] for t in ["helpful", "harmless"] for s in ["Top", "MultiTask", "MORE"]]
+        assert outliers[["test_source", "scheme", "label"]].values.tolist() == [
+            [t, s, label] for t in ["helpful", "harmless"]
+            for s, label in [("top", "Top"), ("multitask-all", "MultiTask"), ("more-all", "MORE")]]
         ksweep = pd.read_csv(workdir / "results" / "ksweep" / f"{base}.csv")
         assert sorted(ksweep.dropna(subset=["k"])["k"].unique()) == [2, 3]  # analysis.ksweep in smoke.yaml
         calibration = pd.read_csv(workdir / "results" / "calibration" / f"{base}.csv")
@@ -171,12 +174,12 @@ def test_smoke_config_aligns_a_policy_with_every_rm(smoke_run):
         for task in ["helpful", "harmless"]:
             lines = (results / "generations" / policy / f"{task}.jsonl").read_text().splitlines()
             assert len(lines) == 10 and {"id", "prompt", "response"} == set(json.loads(lines[0]))
-    samples = pd.read_parquet(results / "rjs" / "base" / "samples.parquet")
+    samples = pd.read_parquet(results / "rjs" / "samples.parquet")
     assert len(samples) == 2 * 12 * 4  # 12 prompts per H&H source, S = 4
     selection = pd.read_csv(results / "rjs" / "selection.csv")
     assert len(selection) == 2 * (2 + 1 + 1)  # per source: MultiTask, MORE, MORE k2, and Raw
     assert selection[["oracle_selected", "oracle_all", "oracle_gain"]].notna().all(axis=None)
-    selected = pd.read_parquet(results / "rjs" / "base" / "tiny-s" / "more-all" / "selected.parquet")
+    selected = pd.read_parquet(results / "rjs" / "by_rm" / "tiny-s" / "more-all" / "selected.parquet")
     assert len(selected) == 24 and selected["id"].is_unique
     model = AutoModelForCausalLM.from_pretrained(results / "policy" / "rjs-tiny-s-more-all")
     tokenizer = AutoTokenizer.from_pretrained(results / "policy" / "rjs-tiny-s-more-all")
@@ -189,9 +192,9 @@ def test_smoke_config_judges_and_builds_table1_and_fig7(smoke_run):
     workdir = smoke_run.workdir
     results = workdir / "results"
     table1 = pd.read_csv(results / "table1.csv")
-    assert table1[["base", "scheme"]].values.tolist() == [["-", "-"]] + [
-        [base, scheme] for base in SMOKE_BASES for scheme in ["MultiTask", "MORE"]]
-    more = table1[table1["scheme"] == "MORE"]
+    assert table1[["base", "label"]].values.tolist() == [["-", "-"]] + [
+        [base, label] for base in SMOKE_BASES for label in ["MultiTask", "MORE"]]
+    more = table1[table1["scheme"] == "more-all"]
     assert np.allclose(more[["win", "tie", "lose"]].sum(axis=1), 100) and (more["judged"] > 0).all()
     assert table1[["ppl_helpful", "ppl_harmless"]].notna().all(axis=None)
     judged = [json.loads(line) for line in
@@ -247,7 +250,7 @@ def test_judge_rule_runs_through_an_openai_compatible_http_server(smoke_run, tmp
     ledger = pd.concat(pd.read_csv(table1_ledger / f"{task}.csv") for task in ["helpful", "harmless"])
     assert ledger["requests"].sum() == len(server.log) and (ledger["model"] == "judge-test").all()
     table1 = pd.read_csv(tmp_path / "w" / "results" / "table1.csv")
-    assert np.allclose(table1[table1["scheme"] == "MORE"][["win", "tie", "lose"]].sum(axis=1), 100)
+    assert np.allclose(table1[table1["scheme"] == "more-all"][["win", "tie", "lose"]].sum(axis=1), 100)
     for path in (tmp_path / "w" / "results").rglob("*"):
         if path.is_file() and path.suffix in {".log", ".csv", ".jsonl", ".md", ".sqlite", ".json"}:
             assert key not in path.read_text(errors="ignore"), path

@@ -4,10 +4,10 @@
 
 rule bench_reward:
     input:
-        sorted({tokenizer for base in config["bases"] for tokenizer in built_tokenizer(config["bases"][base])}),
-        train=expand("results/data/{source}/train.{n}.jsonl", source=MIXES[TABLE2["mix"]], n=RESAMPLE_N),
+        sorted({tokenizer for base in BASES for tokenizer in built_tokenizer(config["bases"][base])}),
+        train=expand("results/data/{source}/train.{n}.jsonl", source=MIXES[MIX], n=RESAMPLE_N),
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
-        code=code("bench_reward.py", "train", "scoring", "models", "weighting"),
+        code=code("bench_reward.py"),
     output:
         overhead="results/benchmarks/more_overhead.csv",
         scoring="results/benchmarks/scoring.csv",
@@ -21,7 +21,7 @@ rule bench_reward:
     log:
         "results/logs/bench_reward.log",
     shell:
-        "python {SCRIPTS}/bench_reward.py --bases {params.bases:q} --settings {params.settings:q}"
-        " --train {input.train} --tests {input.tests} --seed {params.seed} --threads {threads}"
+        "python {SCRIPTS:q}/bench_reward.py --bases {params.bases:q} --settings {params.settings:q}"
+        " --train {input.train:q} --tests {input.tests:q} --seed {params.seed} --threads {threads}"
         " --steps {params.steps} --rounds {params.rounds}"
-        " --overhead-csv {output.overhead} --scoring-csv {output.scoring} > {log} 2>&1"
+        " --overhead-csv {output.overhead:q} --scoring-csv {output.scoring:q} > {log:q} 2>&1"

@@ -1,6 +1,10 @@
 # Config validation, wildcard constraints and the helpers the rules share.
+import ast
+import functools
 import json
+import math
 import re
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -40,31 +44,206 @@ if config["evaluation"]["table2"]["mix"] not in config["mixes"]:
                      f"{config['evaluation']['table2']['mix']}")
 
 
+
+# ---- names and the helpers every stage shares (include order does not matter) ----------------
+sys.path.insert(0, str(REPO))  # the workflow's own copy of the library, whatever is installed
+from more_lib import names  # noqa: E402
+
+TABLE2 = config["evaluation"]["table2"]
+MIX = TABLE2["mix"]
+ANALYSIS = config["analysis"]
+ALIGN = config["alignment"]
+POLICY = config["policy"]
+JUDGE = config["judge"]
+TASKS = list(JUDGE["tasks"])
+BASES = list(config["bases"])
+RESAMPLE_N = config["resample"]["n"]
+
+
+def ksweep_mixes():
+    """{K: mix} for the K-sweep: the first K sources of `analysis.ksweep`, under the name of a
+    configured mix with exactly those sources (trained once) or else `k{K}`."""
+    order = ANALYSIS["ksweep"]
+    named = {tuple(members): name for name, members in config["mixes"].items()}
+    mixes = {k: named.get(tuple(order[:k]), f"k{k}") for k in range(2, len(order) + 1)}
+    for k, mix in mixes.items():
+        if config["mixes"].get(mix, order[:k]) != order[:k]:
+            raise ValueError(f"config key 'mixes.{mix}': the name is the K-sweep's for {order[:k]}; rename the mix")
+    return mixes
+
+
+KSWEEP = ksweep_mixes()
+MIXES = {**{mix: ANALYSIS["ksweep"][:k] for k, mix in KSWEEP.items()}, **config["mixes"]}
+TABLE2_SCHEMES = ["raw", *names.singles(SOURCES), names.multitask(MIX), names.more(MIX)]
+FOCUS_SCHEMES = [*names.singles(ANALYSIS["focus"]), names.multitask(MIX), names.more(MIX)]
+KSWEEP_SCHEMES = [names.mixed(kind, mix) for mix in KSWEEP.values() for kind in names.MIXED_KINDS]
+
+
+def scheme_sources(scheme):
+    kind, of = names.parse_scheme(scheme)
+    return [] if kind == "raw" else [of] if kind == "single" else MIXES[of]
+
+
+def aligned_rms():
+    """(base, scheme) of every RM a policy is aligned with: MultiTask and MORE of every base
+    (Table 1) and the K-sweep RMs of the bases `alignment.ksweep` names (Fig. 7)."""
+    rms = [(base, names.mixed(kind, MIX)) for base in BASES for kind in names.MIXED_KINDS]
+    rms += [(base, names.mixed(kind, mix)) for base in ALIGN["ksweep"]["bases"] for mix in KSWEEP.values()
+            for kind in ALIGN["ksweep"]["schemes"]]
+    return list(dict.fromkeys(rms))
+
+
+RJS_POLICIES = [names.rjs_policy(base, scheme) for base, scheme in aligned_rms()]
+POLICIES = ["base", "sft", *RJS_POLICIES]
+TABLE1_COMPARISONS = {base: (names.rjs_policy(base, names.more(MIX)), names.rjs_policy(base, names.multitask(MIX)))
+                      for base in BASES}
+FIG7_POLICIES = [names.rjs_policy(base, names.mixed(kind, mix)) for base in ALIGN["ksweep"]["bases"]
+                 for mix in KSWEEP.values() for kind in ALIGN["ksweep"]["schemes"]]
+COMPARISONS = list(dict.fromkeys([*TABLE1_COMPARISONS.values(), *((p, "sft") for p in FIG7_POLICIES)]))
+
+
+def comparison_file(root, ext, a="{a}", b="{b}", task="{task}"):
+    return f"{root}/{names.comparison(a, b)}/{task}.{ext}"
+
+
+def judgment_files(comparisons, root="results/judgments", ext="jsonl"):
+    """Per comparison and task: its judgments, or (root, ext of the ledger) its ledger row."""
+    return [comparison_file(root, ext, a, b, task) for a, b in comparisons for task in TASKS]
+
+
+def score_files(schemes, sources, root="results/scores"):
+    """One base's score files ({base} left as a wildcard), scheme-major: `keyed` pairs them with
+    score_keys(...) in the same order."""
+    return [f"{root}/{{base}}/{scheme}/{source}.parquet" for scheme in schemes for source in sources]
+
+
+def score_keys(schemes, sources):
+    return [names.key(scheme, source) for scheme in schemes for source in sources]
+
+
+def keyed(name, keys):
+    """`key=path` arguments for a script: `keys` paired with the rule's input `name`, which lists
+    exactly those files in that order, so a script opens only what its rule declares."""
+    return lambda wildcards, input: [f"{k}={path}" for k, path in zip(keys, input[name], strict=True)]
+
+
+def policy_location(name):
+    """A policy's folder, or the hub id of a policy the workflow does not train."""
+    return POLICY.get("pretrained", "results/policy/base") if name == "base" else f"results/policy/{name}"
+
+
+def policy_input(name):
+    location = policy_location(name)
+    return [location] if location.startswith("results/") else []
+
+
+def built_tokenizer(spec):
+    """A model's tokenizer folder when the workflow builds it (the synthetic world)."""
+    tokenizer = spec.get("tokenizer")
+    return [tokenizer] if tokenizer and tokenizer.startswith("results/") else []
+
+
+def reward_settings(wildcards):
+    """The `reward` block with the base's overrides; MORE's own settings only for MORE, so that
+    changing them reruns MORE's RMs and nothing else."""
+    settings = {**config["reward"], **config["bases"][wildcards.base].get("reward", {})}
+    if names.scheme_kind(wildcards.scheme) != "more":
+        settings.pop("more")
+    return json.dumps(settings, sort_keys=True)
+
+
+def scoring_settings(wildcards):
+    """What scoring reads of the reward settings: a training setting must not rescore."""
+    settings = json.loads(reward_settings(wildcards))
+    return json.dumps({key: settings[key] for key in ("max_length", "score_batch_size")}, sort_keys=True)
+
+
+def base_block(wildcards):
+    return config["bases"][wildcards.base].get("resources", {})
+
+
+def policy_block(wildcards):
+    return POLICY.get("resources", {})
+
+
+def job_resources(block, training):
+    """Cluster resources from a `resources` block (a base's or the policy's): a training job takes
+    its GPUs, memory and run time; any other job runs one process, so one GPU at most."""
+
+    def get(name, default, most=None):
+        return lambda wildcards: min(most or math.inf, block(wildcards).get(name, default))
+
+    if training:
+        return {"gpu": get("gpus", 0), "mem_mb": get("mem_mb", 2000), "runtime": get("runtime", 60)}
+    return {"gpu": get("gpus", 0, most=1)}
+
+
+# ---- code inputs: a rule reruns when its script or any library module it reaches changes -----
+def _library_imports(path):
+    """The more_lib modules a Python file imports, wherever the import statement is."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "more_lib":
+                found |= {alias.name for alias in node.names}
+            elif node.module.startswith("more_lib."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("more_lib.")}
+    return found
+
+
+@functools.cache
+def library_closure(path):
+    """Every more_lib file `path` reaches through imports, the package's __init__ included."""
+    reached, todo = set(), sorted(_library_imports(path))
+    while todo:
+        name = todo.pop()
+        if name not in reached and (LIB / f"{name}.py").is_file():
+            reached.add(name)
+            todo += sorted(_library_imports(LIB / f"{name}.py"))
+    return tuple(sorted(str(LIB / f"{m}.py") for m in reached)) + ((str(LIB / "__init__.py"),) if reached else ())
+
+
+def code(*scripts):
+    """The scripts a rule runs and every library module they reach (derived, never listed by hand)."""
+    paths = [str(SCRIPTS / script) for script in scripts]
+    return list(dict.fromkeys([*paths, *(m for path in paths for m in library_closure(path))]))
+
+
+def alternatives(values):
+    return "|".join(re.escape(v) for v in values) or "(?!)"
+
+
 wildcard_constraints:
-    source="|".join(SOURCES),
+    source=alternatives(SOURCES),
+    base=alternatives(BASES),
+    scheme=alternatives(["raw", *names.singles(SOURCES),
+                         *(names.mixed(kind, mix) for mix in MIXES for kind in names.MIXED_KINDS)]),
+    policy=alternatives(POLICIES),
+    a=alternatives(POLICIES),
+    b=alternatives(POLICIES),
+    task=alternatives(TASKS),
     n=r"\d+",
 
 
-def code(script, *modules):
-    """The script and library modules a rule runs: editing one of them reruns the rule."""
-    return [str(SCRIPTS / script), *(str(LIB / f"{m}.py") for m in modules)]
-
-
-def source_spec(wildcards):
-    return json.dumps(config["sources"][wildcards.source], sort_keys=True)
-
-
-def world_spec(wildcards):
-    """The synthetic world, for synthetic sources only (a hub source does not depend on it)."""
-    spec = config["sources"][wildcards.source]
-    return json.dumps(config["synthetic"] if spec["kind"] == "synthetic" else {}, sort_keys=True)
-
-
-def source_files(wildcards):
-    """Local files a source is read from, so that editing them reruns its preparation.
-    A hub id names no local file: its revision pins it instead."""
-    spec = config["sources"][wildcards.source]
-    paths = [spec[split] for split in ("train", "test") if spec["kind"] == "jsonl"]
-    if "path" in spec and Path(spec["path"]).is_dir():
-        paths += [str(p) for p in sorted(Path(spec["path"]).rglob("*")) if p.is_file()]
-    return paths
+# Sub-minute CPU jobs run on the submitting node: a cluster run does not queue them.
+localrules:
+    data_report,
+    evaluate_rm,
+    table2,
+    outliers,
+    ksweep,
+    calibration,
+    claims,
+    fig_cross_dataset,
+    fig_schemes,
+    fig_reward_differences,
+    fig_ksweep,
+    fig_reliability,
+    rjs_select,
+    selection_table,
+    ppl_table,
+    judge_ledger,
+    table1,
+    fig7,

@@ -1,5 +1,24 @@
 # Data stage: canonical splits per source, the resampled training set, the report, the tokenizer.
-RESAMPLE_N = config["resample"]["n"]
+
+
+def source_spec(wildcards):
+    return json.dumps(config["sources"][wildcards.source], sort_keys=True)
+
+
+def world_spec(wildcards):
+    """The synthetic world, for synthetic sources only (a hub source does not depend on it)."""
+    spec = config["sources"][wildcards.source]
+    return json.dumps(config["synthetic"] if spec["kind"] == "synthetic" else {}, sort_keys=True)
+
+
+def source_files(wildcards):
+    """Local files a source is read from, so that editing them reruns its preparation.
+    A hub id names no local file: its revision pins it instead."""
+    spec = config["sources"][wildcards.source]
+    paths = [spec[split] for split in ("train", "test") if spec["kind"] == "jsonl"]
+    if "path" in spec and Path(spec["path"]).is_dir():
+        paths += [str(p) for p in sorted(Path(spec["path"]).rglob("*")) if p.is_file()]
+    return paths
 
 
 def data_targets():
@@ -21,7 +40,7 @@ rule data:
 rule prepare_source:
     input:
         source_files,
-        code=code("prepare_data.py", "prepare", "data", "synthetic", "converters"),
+        code=code("prepare_data.py"),
     output:
         train="results/data/{source}/train.jsonl",
         test="results/data/{source}/test.jsonl",
@@ -43,7 +62,7 @@ rule prepare_source:
 rule holdout_source:
     input:
         train="results/data/{source}/train.jsonl",
-        code=code("holdout_data.py", "data"),
+        code=code("holdout_data.py"),
     output:
         rest="results/data/{source}/train.rest.jsonl",
         heldout="results/data/{source}/heldout.jsonl",
@@ -61,7 +80,7 @@ rule resample_source:
     input:
         train="results/data/{source}/train.rest.jsonl",
         heldout="results/data/{source}/heldout.jsonl",
-        code=code("resample_data.py", "data"),
+        code=code("resample_data.py"),
     output:
         records="results/data/{source}/train.{n}.jsonl",
         summary="results/data/{source}/train.{n}.json",
@@ -81,22 +100,24 @@ rule data_report:
     input:
         prepared=expand("results/data/{source}/prepare.json", source=SOURCES),
         resampled=expand("results/data/{source}/train.{n}.json", source=SOURCES, n=RESAMPLE_N),
-        code=code("data_report.py", "prepare"),
+        code=code("data_report.py"),
     output:
         "results/data/report.csv",
+    params:
+        paper_counts=json.dumps(config.get("paper_counts", {}), sort_keys=True),
     log:
         "results/logs/data_report.log",
     benchmark:
         "results/benchmarks/data_report.tsv"
     shell:
         "python {SCRIPTS}/data_report.py --prepared {input.prepared}"
-        " --resampled {input.resampled} --output {output} > {log} 2>&1"
+        " --resampled {input.resampled} --paper-counts {params.paper_counts:q} --output {output} > {log} 2>&1"
 
 
 rule build_tokenizer:
     input:
         corpus=expand("results/data/{source}/train.jsonl", source=SOURCES),
-        code=code("build_tokenizer.py", "models"),
+        code=code("build_tokenizer.py"),
     output:
         directory("results/tokenizer"),
     params:
