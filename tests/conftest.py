@@ -15,6 +15,13 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="more-tests-hf-")
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs the smoke world is slow, whatever its module: building it takes minutes."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     """The smoke world, built once for every module that reads it or dry-runs changes against it."""

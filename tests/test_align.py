@@ -59,6 +59,7 @@ def test_policy_training_learns_and_resumes_after_kill_with_the_same_weights(wor
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
+@pytest.mark.deepspeed
 def test_policy_under_deepspeed_zero3_on_two_cpu_ranks_matches_the_plain_step(world, tmp_path):  # noqa: F811
     run(train_command(world, tmp_path / "plain", max_steps=1))
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541"]

@@ -8,7 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.workflow_run import REPO, job_counts
+
+pytestmark = pytest.mark.slow
 
 
 def from_repo_root(workdir, *args):

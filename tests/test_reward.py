@@ -127,6 +127,7 @@ def test_more_training_logs_lambda_on_the_simplex_and_resume_after_kill_matches(
                                   pd.read_csv(killed / "train_log.csv").drop(columns="seconds"))
 
 
+@pytest.mark.deepspeed
 def test_deepspeed_on_two_cpu_ranks_matches_the_plain_step(world, tmp_path):
     """One MORE step under DeepSpeed ZeRO-2 (gloo, 2 ranks, half the pairs each) against the plain loop."""
     run(train_command(world, tmp_path / "plain", max_steps=1))

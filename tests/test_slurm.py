@@ -19,6 +19,8 @@ from tests.slurm_cluster import cluster, install, why_not
 from tests.tiny_world import write_tiny_world
 from tests.workflow_run import REPO, snakemake
 
+pytestmark = pytest.mark.cluster
+
 KEEP = ["helpful", "harmless"]
 TARGETS = [*(f"results/data/{source}/train.jsonl" for source in KEEP), "results/rm/tiny-s/raw"]
 # Status polls: the plugin waits this long after a check that saw a job finish and 10 s more after

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -17,6 +18,8 @@ from more_lib.data import read_records
 from tests import judge_server
 from tests.hub_fixtures import build_hub_mirror
 from tests.workflow_run import DEFAULT, PAPER, REPO, SMOKE, SOURCES, job_counts, snakemake
+
+pytestmark = pytest.mark.slow
 
 SMOKE_BASES = ["tiny-s"]  # config/smoke.yaml removes the default's tiny-m
 
@@ -129,6 +132,7 @@ def chromium(page, profile, *args):
     return result.stdout, result.stderr
 
 
+@pytest.mark.browser
 def test_report_renders_every_figure_in_headless_chromium(smoke_run, tmp_path):
     workdir, repo = smoke_run.workdir, smoke_run.repo
     report = workdir / "results" / "report.html"

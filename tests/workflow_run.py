@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.opened_files import traced
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "config" / "config.yaml"
 SMOKE = REPO / "config" / "smoke.yaml"
@@ -16,12 +18,15 @@ PAPER = REPO / "config" / "paper.yaml"
 SOURCES = ["helpful", "harmless", "oasst1", "webgpt", "summ"]
 
 
-def snakemake(workdir, *args, check=True, env=None, repo=REPO):
-    """Run snakemake on `repo`'s workflow with `workdir` as its working directory."""
+def snakemake(workdir, *args, check=True, env=None, repo=REPO, trace_dir=None):
+    """Run snakemake on `repo`'s workflow with `workdir` as its working directory (under strace,
+    writing into `trace_dir`, when one is given)."""
     env = dict(os.environ, **(env or {}), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                PYTHONPATH=str(repo))  # the jobs import that copy's more_lib
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "workflow" / "Snakefile"),
                "--directory", str(workdir), "--cores", "2", *args]
+    if trace_dir is not None:
+        command = traced(command, trace_dir)
     result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr
     if check and result.returncode != 0:
@@ -38,13 +43,15 @@ def job_counts(output):
 class Smoke(NamedTuple):
     workdir: Path
     repo: Path  # the copy of the workflow, scripts, library and config that built it
+    trace: Path  # strace's record of the build: which files each job opened
 
 
 def build_smoke(root):
     """The whole DAG on the smoke config, run from a copy of the repository's code so that a test can
-    edit a script (tests/test_incremental.py) without touching the repository."""
+    edit a script or module (tests/test_incremental.py) without touching the repository, and traced
+    so that a test can check what each job opened (tests/test_rule_contracts.py)."""
     repo = root / "repo"
     for part in ("workflow", "scripts", "more_lib", "config"):
         shutil.copytree(REPO / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
-    snakemake(root / "work", "--configfile", DEFAULT, SMOKE, repo=repo)
-    return Smoke(root / "work", repo)
+    snakemake(root / "work", "--configfile", DEFAULT, SMOKE, repo=repo, trace_dir=root / "trace")
+    return Smoke(root / "work", repo, root / "trace")
