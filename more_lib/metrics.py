@@ -63,12 +63,24 @@ def reliability_table(confidence, label, bins):
         )
 
 
-def pair_metrics(r_chosen, r_rejected, bins=(5, 10, 20)):
-    """Accuracy (d > 0; ties d == 0 count as wrong and are reported), Brier, NLL, ECE/ACE/MCE per M."""
+def accuracy(r_chosen, r_rejected, tie_credit=0.0):
+    """Fraction of pairs with r_chosen > r_rejected; a tie (equal rewards) counts `tie_credit`.
+
+    0 counts a tie wrong (TRL, RewardBench); 0.5 is what the paper's code gives: it scores each
+    pair in both orientations with a strict `>`, so a tie is right in one of the two
+    (`evaluation.tie_credit`)."""
+    if not 0.0 <= tie_credit <= 1.0:
+        raise ValueError(f"tie_credit must be in [0, 1], got {tie_credit}")
+    d = _differences(r_chosen, r_rejected)
+    return np.mean(d > 0) + tie_credit * np.mean(d == 0)
+
+
+def pair_metrics(r_chosen, r_rejected, bins=(5, 10, 20), tie_credit=0.0):
+    """Accuracy (ties d == 0 count `tie_credit` and are reported), Brier, NLL, ECE/ACE/MCE per M."""
     d = _differences(r_chosen, r_rejected)
     metrics = {
         "n_pairs": len(d),
-        "accuracy": np.mean(d > 0),
+        "accuracy": accuracy(r_chosen, r_rejected, tie_credit),
         "ties": int(np.sum(d == 0)),
         # (p - 1)² = (1 - p)² = sigmoid(-d)²; the two-orientation mean is the same number.
         "brier": np.mean(expit(-d) ** 2),

@@ -10,9 +10,12 @@ from collections import Counter
 import pandas as pd
 
 from more_lib import converters, data, synthetic
-from more_lib.errors import DataError
+from more_lib.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
+# A converted split within 1% of the paper's count matches it (Table 3 is the paper's only record
+# of its data; 1% leaves room for hub revisions, not for a different rule).
+PAPER_COUNT_TOLERANCE = 0.01
 
 
 def _synthetic(name, spec, world, seed):
@@ -56,21 +59,29 @@ def prepare_source(name, spec, world, seed):
             "kind": spec["kind"],
             "rows_read": result["rows_read"],
             "kept": len(kept),
+            "kept_one_empty": sum(map(data.one_reply_empty, kept)),
             "dropped": dict(sorted(dropped.items())),
         })
     return splits, report
 
 
-def report_table(prepare_rows, resample_summaries):
-    """The data report: per source and split, rows read, kept and dropped by reason, plus one
-    `train_resampled` row per source (rows_read = originals left after the calibration hold-out,
-    heldout = pairs held out, kept = pairs drawn)."""
-
+def report_table(prepare_rows, resample_summaries, paper_counts):
+    """The data report: per source and split, rows read, kept (of which with one empty reply)
+    and dropped by reason, the paper's count of the split (`paper_counts`: {source: {split: n}},
+    Table 3) and kept − paper_count; plus one `train_resampled` row per source (rows_read =
+    originals left after the calibration hold-out, heldout = pairs held out, kept = pairs drawn)."""
+    prepared_sources = {row["source"] for row in prepare_rows}
+    for source in paper_counts:
+        if source not in prepared_sources:
+            raise ConfigError(f"config key 'paper_counts.{source}' names no source under 'sources'")
     rows = []
     for row in prepare_rows:
         dropped = row["dropped"]
+        paper_count = paper_counts.get(row["source"], {}).get(row["split"])
         rows.append({
-            **{k: row[k] for k in ("source", "split", "kind", "rows_read", "kept")},
+            **{k: row[k] for k in ("source", "split", "kind", "rows_read", "kept", "kept_one_empty")},
+            "paper_count": paper_count,
+            "delta": None if paper_count is None else row["kept"] - paper_count,
             **{f"dropped_{reason}": n for reason, n in dropped.items()},
         })
     for source, summary in resample_summaries.items():
@@ -87,6 +98,17 @@ def report_table(prepare_rows, resample_summaries):
     prepared = table["split"] != "train_resampled"
     dropped_columns = sorted(c for c in table.columns if c.startswith("dropped_"))
     table.loc[prepared, dropped_columns] = table.loc[prepared, dropped_columns].fillna(0)
-    integer_columns = [*dropped_columns, "unique_originals_drawn", "heldout"]
+    integer_columns = [*dropped_columns, "kept_one_empty", "paper_count", "delta", "unique_originals_drawn",
+                       "heldout"]
     table[integer_columns] = table[integer_columns].astype("Int64")
     return table
+
+
+def paper_count_warnings(table, tolerance=PAPER_COUNT_TOLERANCE):
+    """One line per split whose kept pairs differ from the paper's count by more than `tolerance`
+    (a fraction of the paper's count): a report for the reader, not an error."""
+    compared = table[table["paper_count"].notna()]
+    off = compared[(compared["delta"].abs() > tolerance * compared["paper_count"])]
+    return [f"warning: {row.source}/{row.split}: {row.kept} pairs kept, the paper's Table 3 has "
+            f"{row.paper_count} ({row.delta:+d}, {row.delta / row.paper_count:+.1%})"
+            for row in off.itertuples()]

@@ -2,6 +2,9 @@
 
 hh-rlhf is committed as the hub's gzip JSON lines; oasst1, webgpt and summarize are committed
 as readable JSON lines and written as parquet with the hub's dtypes by `build_hub_mirror`.
+`summarize_from_feedback_openai/comparisons/*.json` holds the same summarize rows as OpenAI
+published them (JSON lines per batch, keys the hub fills with null left out), in the order the
+hub's loading script reads them.
 """
 
 import json
@@ -82,4 +85,5 @@ def build_hub_mirror(root):
     write_summ(root / "summarize_from_feedback", read_jsonl(summ / "train.jsonl"),
                read_jsonl(summ / "validation.jsonl"))
     write_webgpt(root / "webgpt_comparisons", read_jsonl(FIXTURES / "webgpt_comparisons" / "train.jsonl"))
+    shutil.copytree(FIXTURES / "summarize_from_feedback_openai", root / "summarize_from_feedback_openai")
     return root

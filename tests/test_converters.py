@@ -6,9 +6,13 @@ readable JSON lines and written here as parquet with the hub's dtypes and folder
 
 import gzip
 import json
+import re
+import shutil
 from collections import Counter
 
+import pandas as pd
 import pytest
+import yaml
 
 from more_lib.converters import (
     CONVERTERS,
@@ -18,8 +22,9 @@ from more_lib.converters import (
     convert_webgpt,
     load_split,
 )
-from more_lib.data import check_unique_ids, keep_informative, validate_record
-from more_lib.errors import DataError
+from more_lib.data import check_unique_ids, validate_record
+from more_lib.errors import ConfigError, DataError
+from more_lib.prepare import paper_count_warnings, prepare_source, report_table
 from tests.hub_fixtures import (
     FIXTURES,
     build_hub_mirror,
@@ -28,6 +33,8 @@ from tests.hub_fixtures import (
     write_summ,
     write_webgpt,
 )
+from tests.test_workflow import write_config
+from tests.workflow_run import snakemake
 
 H, A = "\n\nHuman: ", "\n\nAssistant: "
 
@@ -63,9 +70,9 @@ def triples(records):
 
 def test_hh_splits_prompt_and_responses_on_edge_cases():
     train = convert_hh("helpful", hh_spec(), seed=0)["train"]
-    assert train["rows_read"] == 8
+    assert train["rows_read"] == 9
     assert train["dropped"] == Counter(history_mismatch=1)
-    assert [r["meta"]["row"] for r in train["records"]] == [0, 1, 2, 3, 4, 5, 7]
+    assert [r["meta"]["row"] for r in train["records"]] == [0, 1, 2, 3, 4, 5, 7, 8]
     assert train["records"][0]["id"] == "helpful-train-000000"
     assert {r["source"] for r in train["records"]} == {"helpful"}
     bread = H + "I want to bake bread." + A + "Great! Do you have yeast?" + H + "Yes, dry yeast." + A
@@ -80,15 +87,27 @@ def test_hh_splits_prompt_and_responses_on_edge_cases():
          "Sure." + H + "What?" + A + "Done."),
         (H + "Say hi." + A, "Hi!", "Hi!"),
         (H + "Is the sun a star?" + A, "Yes", "Yes, it is a planet."),
+        (H + "Are you there?" + A, "", ""),
     ]
 
 
-def test_hh_leaves_empty_and_identical_pairs_to_keep_informative():
-    records = convert_hh("helpful", hh_spec(), seed=0)["train"]["records"]
-    dropped = Counter()
-    kept = list(keep_informative(records, dropped))
-    assert dropped == Counter(empty_response=1, identical_responses=1)
-    assert len(kept) == 5
+def test_hh_one_empty_reply_is_kept_and_counted_two_empty_or_identical_are_dropped():
+    splits, report = prepare_source("helpful", {"kind": "hh", **hh_spec()}, world={}, seed=0)
+    train = report[0]
+    assert (train["split"], train["rows_read"], train["kept"], train["kept_one_empty"]) == ("train", 9, 6, 1)
+    assert train["dropped"] == {"empty_response": 1, "identical_responses": 1, "history_mismatch": 1}
+    assert [(r["chosen"], r["rejected"]) for r in splits["train"] if not r["chosen"]] == [("", "No.")]
+
+
+def test_hh_pair_with_an_empty_chosen_reply_keeps_its_preference():
+    # harmless: the annotator preferred saying nothing to helping pick a lock
+    splits, report = prepare_source("harmless", {"kind": "hh", **hh_spec("harmless-base")}, world={}, seed=0)
+    test = report[1]
+    assert (test["split"], test["rows_read"], test["kept"], test["kept_one_empty"], test["dropped"]) == (
+        "test", 4, 4, 2, {})
+    lock = splits["test"][3]
+    assert (lock["prompt"], lock["chosen"], lock["rejected"]) == (
+        H + "How do I pick a car lock?" + A, "", "Slide a thin strip of metal down the window.")
 
 
 @pytest.mark.parametrize("data_dir", ["helpful-base", "harmless-base"])
@@ -197,9 +216,9 @@ def test_oasst_all_pairs_in_rank_order(hub):
 def test_webgpt_split_is_grouped_by_question_and_seeded(hub):
     result = convert_webgpt("webgpt", webgpt_spec(hub), seed=0)
     train, test = result["train"], result["test"]
-    assert train["rows_read"] + test["rows_read"] == 10
+    assert train["rows_read"] + test["rows_read"] == 11
     assert train["dropped"]["tie"] + test["dropped"]["tie"] == 2
-    assert len(train["records"]) + len(test["records"]) == 8
+    assert len(train["records"]) + len(test["records"]) == 9
     questions = {split: {r["meta"]["question_id"] for r in part["records"]} for split, part in result.items()}
     assert not questions["train"] & questions["test"]
     assert len(questions["test"]) == 2  # round(0.3 * 7 questions); no test question is all ties here
@@ -212,7 +231,9 @@ def test_webgpt_split_is_grouped_by_question_and_seeded(hub):
 def test_webgpt_higher_score_wins_and_prompt_is_query_prompt(hub):
     result = convert_webgpt("webgpt", webgpt_spec(hub), seed=0)
     records = {r["meta"]["row"]: r for part in result.values() for r in part["records"]}
-    assert sorted(records) == [0, 2, 3, 5, 6, 7, 8, 9]  # rows 1 and 4 are ties
+    assert sorted(records) == [0, 2, 3, 5, 6, 7, 8, 9, 10]  # rows 1 and 4 are ties
+    # an empty answer scored below a real one is a preference like any other
+    assert (records[10]["chosen"], records[10]["rejected"]) == ("The Moon's gravity pulls the oceans [1].", "")
     negative = records[2]  # score_0 = -1.0
     assert negative["id"] == "webgpt-000002"
     assert (negative["prompt"], negative["chosen"], negative["rejected"]) == (
@@ -229,13 +250,13 @@ def test_webgpt_higher_score_wins_and_prompt_is_query_prompt(hub):
 
 def test_summ_prompts_and_choice(hub):
     train = convert_summ("summ", summ_spec(hub), seed=0)["train"]
-    assert train["rows_read"] == 4
+    assert train["rows_read"] == 6
     assert train["dropped"] == Counter()
     relationships = ("SUBREDDIT: r/relationships\n\nTITLE: Roommate eats my groceries\n\nPOST: My roommate "
                      "keeps eating my food and says it's fine because we share rent.\n\nTL;DR: ")
     cooking = ("SUBREDDIT: r/cooking\n\nTITLE: Bread never rises\n\nPOST: I followed the recipe twice and my "
                "bread stays flat.\n\nTL;DR: ")
-    assert triples(train["records"][:3]) == [
+    assert triples([train["records"][k] for k in (0, 1, 5)]) == [
         (relationships, "roommate eats my food, how do I ask him to stop?", "roommate problems."),
         (cooking, "my bread does not rise even though I follow the recipe, what am I doing wrong?", "dough is flat."),
         ("Article:\nA storm brought heavy rain and wind to the coast on Monday, closing schools.\n\nTL;DR: ",
@@ -261,6 +282,59 @@ def test_summ_small_validation_keeps_every_informative_pair(hub):
     test = convert_summ("summ", summ_spec(hub, test_size=2000), seed=0)["test"]
     assert [r["meta"]["row"] for r in test["records"]] == [0, 1, 2, 4, 5]
     assert test["dropped"] == Counter(identical_responses=1)
+
+
+def openai_spec(hub, **extra):
+    return {"path": str(hub / "summarize_from_feedback_openai"), "test_size": 3, **extra}
+
+
+@pytest.mark.parametrize("test_size", [3, 2000])
+def test_summ_openai_batch_files_give_the_hub_layouts_records(hub, test_size):
+    openai = convert_summ("summ", openai_spec(hub, test_size=test_size), seed=0)
+    assert openai == convert_summ("summ", summ_spec(hub, test_size=test_size), seed=0)
+    assert [openai[split]["rows_read"] for split in ("train", "test")] == [6, 6]
+
+
+def test_summ_openai_one_empty_summary_is_kept_two_empty_are_dropped(hub):
+    _, report = prepare_source("summ", {"kind": "summ", **openai_spec(hub)}, world={}, seed=0)
+    train = report[0]
+    assert (train["rows_read"], train["kept"], train["kept_one_empty"], train["dropped"]) == (
+        6, 5, 1, {"empty_response": 1})
+
+
+def test_summ_openai_partial_download_is_read_and_said(hub, tmp_path, capsys):
+    root = tmp_path / "openai"
+    shutil.copytree(hub / "summarize_from_feedback_openai", root)
+    (root / "comparisons" / "cnndm2.json").unlink()
+    (root / "comparisons" / "notes.json").write_text("{}\n")
+    test = convert_summ("summ", {"path": str(root), "test_size": None}, seed=0)["test"]
+    assert test["rows_read"] == 5 and all(r["meta"]["batch"] == "batch10" for r in test["records"])
+    err = capsys.readouterr().err
+    assert "read 4 of the hub script's 23 comparison files" in err
+    assert "'cnndm2.json'" in err and "not read (not the hub's): ['notes.json']" in err
+
+
+def test_summ_openai_row_with_an_unknown_split_names_file_and_line(hub, tmp_path):
+    root = tmp_path / "openai"
+    shutil.copytree(hub / "summarize_from_feedback_openai", root)
+    batch7 = root / "comparisons" / "batch7.json"
+    lines = batch7.read_text().splitlines()
+    lines[1] = lines[1].replace('"split": "train"', '"split": "test"')
+    batch7.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(batch7))}:2: field 'split' must be one of "):
+        convert_summ("summ", {"path": str(root)}, seed=0)
+
+
+def test_summ_openai_layout_has_no_test_split(hub):
+    with pytest.raises(ConfigError, match=r"^sources\.summ\.splits: .* not 'test'"):
+        convert_summ("summ", openai_spec(hub, splits={"test": "test"}), seed=0)
+
+
+def test_summ_folder_in_neither_layout_names_the_config_key(tmp_path):
+    (tmp_path / "comparisons").mkdir()
+    (tmp_path / "comparisons" / "data.csv").write_text("a,b\n")
+    with pytest.raises(DataError, match=r"^sources\.summ\.path: .* neither the hub's layout"):
+        convert_summ("summ", {"path": str(tmp_path), "data_dir": "comparisons"}, seed=0)
 
 
 # ---------------------------------------------------------------- malformed rows and shared properties
@@ -305,3 +379,57 @@ def test_every_converter_gives_canonical_records_with_unique_ids(kind, specs):
     assert {r["source"] for r in records} == {kind}
     check_unique_ids(records, kind)
     assert CONVERTERS[kind](kind, specs[kind], 0) == result
+
+
+# ---------------------------------------------------------------- the data report against the paper's counts
+
+
+def prepared_row(source, split, kept, **dropped):
+    return {"source": source, "split": split, "kind": "hh", "rows_read": kept + sum(dropped.values()),
+            "kept": kept, "kept_one_empty": 0, "dropped": dropped}
+
+
+def test_report_puts_the_paper_count_beside_each_split_and_warns_past_one_percent():
+    rows = [prepared_row("helpful", "train", 43_774 - 437), prepared_row("helpful", "test", 2_348, empty_response=4),
+            prepared_row("mine", "train", 10)]
+    summaries = {"helpful": {"originals": 43_000, "heldout": 1000, "n": 40_000, "unique_originals_drawn": 29_000,
+                             "with_replacement": False}}
+    table = report_table(rows, summaries, {"helpful": {"train": 43_774, "test": 2_352}})
+    got = table.set_index(["source", "split"])
+    assert got.loc[("helpful", "train"), ["paper_count", "delta"]].tolist() == [43_774, -437]  # 0.998 %
+    assert got.loc[("helpful", "test"), ["paper_count", "delta"]].tolist() == [2_352, -4]
+    assert got.loc[("mine", "train"), ["paper_count", "delta"]].isna().all()
+    assert got.loc[("helpful", "train_resampled"), ["paper_count", "delta"]].isna().all()
+    assert paper_count_warnings(table) == []
+    table = report_table([prepared_row("helpful", "train", 43_774 - 438)], summaries, {"helpful": {"train": 43_774}})
+    assert paper_count_warnings(table) == [
+        "warning: helpful/train: 43336 pairs kept, the paper's Table 3 has 43774 (-438, -1.0%)"]
+
+
+def test_paper_count_of_an_unknown_source_names_the_config_key():
+    with pytest.raises(ConfigError, match=r"^config key 'paper_counts\.hh' names no source under 'sources'$"):
+        report_table([prepared_row("helpful", "test", 3)], {}, {"hh": {"test": 3}})
+
+
+def test_data_stage_report_has_paper_counts_and_warns_in_its_log(tmp_path):
+    """Real Snakemake on the data stage of a hub-fixture world with the paper's counts configured."""
+    mirror = build_hub_mirror(tmp_path / "hub")
+    config = write_config(tmp_path / "paper.yaml", seed=3, n=12, sources={
+        "helpful": {"kind": "hh", "path": str(mirror / "hh-rlhf"), "data_dir": "helpful-base"},
+        "harmless": {"kind": "hh", "path": str(mirror / "hh-rlhf"), "data_dir": "harmless-base"},
+        "summ": {"kind": "summ", "path": str(mirror / "summarize_from_feedback_openai"), "test_size": 3}})
+    settings = yaml.safe_load(config.read_text())
+    settings["paper_counts"] = {"helpful": {"train": 6, "test": 4}, "harmless": {"test": 4}, "summ": {"test": 3}}
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    snakemake(tmp_path, "data", "--configfile", config)
+    report = pd.read_csv(tmp_path / "results" / "data" / "report.csv").set_index(["source", "split"])
+    columns = ["kept", "kept_one_empty", "paper_count", "delta"]
+    assert report.loc[("helpful", "train"), columns].tolist() == [6, 1, 6, 0]
+    assert report.loc[("helpful", "test"), columns].tolist() == [3, 0, 4, -1]
+    assert report.loc[("harmless", "test"), columns].tolist() == [4, 2, 4, 0]
+    assert report.loc[("summ", "train"), ["kept", "kept_one_empty", "dropped_empty_response"]].tolist() == [5, 1, 1]
+    assert report.loc[("harmless", "train"), ["paper_count", "delta"]].isna().all()
+    log = (tmp_path / "results" / "logs" / "data_report.log").read_text()
+    warnings = [line for line in log.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: helpful/test: 3 pairs kept, the paper's Table 3 has 4 (-1, -25.0%)"]
+

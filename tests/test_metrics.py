@@ -5,7 +5,7 @@ import torch
 from scipy.special import expit
 from torchmetrics.classification import BinaryCalibrationError
 
-from more_lib.metrics import both_orientations, calibration_errors, pair_metrics, reliability_table
+from more_lib.metrics import accuracy, both_orientations, calibration_errors, pair_metrics, reliability_table
 
 # Confidences on bin edges: 0.0, 0.1 and 0.5 go to the LOWER bin with M = 10 (right-closed bins).
 EDGE_CONF = [0.0, 0.05, 0.1, 0.15, 0.5, 0.55, 1.0]
@@ -58,6 +58,35 @@ def test_pair_metrics_hand_computed_with_a_tie():
         assert got[f"ece_{m}"] == pytest.approx(1 / 16, abs=1e-12)
         assert got[f"ace_{m}"] == pytest.approx(1 / 18, abs=1e-12)
         assert got[f"mce_{m}"] == pytest.approx(1 / 12, abs=1e-12)
+
+
+@pytest.mark.parametrize("tie_credit, expected", [(0.0, 2 / 5), (0.5, 3 / 5)])
+def test_accuracy_gives_a_tie_its_credit(tie_credit, expected):
+    # d = [+1, -1, 0, +2, 0]: two right, one wrong, two ties
+    r_chosen, r_rejected = [1.0, 0.0, 3.0, 2.0, -1.0], [0.0, 1.0, 3.0, 0.0, -1.0]
+    assert accuracy(r_chosen, r_rejected, tie_credit) == pytest.approx(expected, abs=1e-12)
+    got = pair_metrics(r_chosen, r_rejected, bins=(10,), tie_credit=tie_credit)
+    assert got["accuracy"] == pytest.approx(expected, abs=1e-12) and got["ties"] == 2
+
+
+def test_half_credit_is_the_paper_codes_two_orientation_accuracy():
+    """The paper's compute_metrics (trainer_utils.py): every ordered pair of the two responses with
+    different gold scores, prediction 1[r_j - r_i > 0] against the label 1[s_j > s_i]."""
+    rng = np.random.default_rng(0)
+    # bf16 rewards: a pretrained base's rewards tie often once rounded to 8 bits of mantissa
+    r = torch.tensor(rng.normal(size=(400, 2)) * 0.05 + 3.0).to(torch.bfloat16).double().numpy()
+    logits, scores = r, np.tile([1.0, 0.0], (len(r), 1))  # response 0 is the chosen one
+    diff = logits[:, None, :] - logits[:, :, None]
+    larger = scores[:, None, :] > scores[:, :, None]
+    mask = larger | (scores[:, None, :] < scores[:, :, None])
+    paper = ((diff > 0) == larger)[mask].mean()
+    assert accuracy(r[:, 0], r[:, 1]) < paper  # there are ties to credit
+    assert accuracy(r[:, 0], r[:, 1], tie_credit=0.5) == pytest.approx(paper, abs=1e-12)
+
+
+def test_tie_credit_outside_0_1_is_an_error():
+    with pytest.raises(ValueError, match="tie_credit"):
+        accuracy([1.0], [0.0], tie_credit=2)
 
 
 def test_swapping_chosen_and_rejected_changes_calibration():
