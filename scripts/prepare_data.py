@@ -22,7 +22,8 @@ def main():
         data.write_records(records, args.out_dir / f"{split}.jsonl")
     io.write_json(report, args.out_dir / "prepare.json")
     for row in report:
-        print(f"{row['source']}/{row['split']}: read {row['rows_read']}, kept {row['kept']}, dropped {row['dropped']}")
+        print(f"{row['source']}/{row['split']}: read {row['rows_read']}, kept {row['kept']} "
+              f"({row['kept_one_empty']} with one empty reply), dropped {row['dropped']}")
 
 
 if __name__ == "__main__":
