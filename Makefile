@@ -34,5 +34,11 @@ $(CHROMIUM):
 pipeline: $(STAMP)
 	snakemake --cores all
 
-test: $(STAMP) $(CHROMIUM)
+# The rule-contract test traces the smoke build with strace to see which files each job opens.
+STRACE := /usr/bin/strace
+$(STRACE):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace)
+
+test: $(STAMP) $(CHROMIUM) $(STRACE)
 	pytest

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from more_lib import claims, metrics, outliers, tables, temperature
+from more_lib import claims, metrics, names, outliers, tables, temperature
 
 SOURCES = ["helpful", "harmless", "summ"]
 
@@ -113,13 +113,13 @@ def test_off_source_and_k_claims():
     accuracy = {("helpful", "helpful"): 0.8, ("helpful", "harmless"): 0.6, ("helpful", "summ"): 0.6,
                 ("harmless", "helpful"): 0.5, ("harmless", "harmless"): 0.9, ("harmless", "summ"): 0.6,
                 ("summ", "helpful"): 0.6, ("summ", "harmless"): 0.6, ("summ", "summ"): 0.7}
-    metrics_frame = pd.DataFrame([{"scheme": f"single-{rm}", "test_source": t, "accuracy": a}
+    metrics_frame = pd.DataFrame([{"scheme": names.single(rm), "test_source": t, "accuracy": a}
                                   for (rm, t), a in accuracy.items()])
     verdict, numbers = claims.c1_off_source_drop(metrics_frame, SOURCES)
     assert verdict == "holds" and "drop_harmless=0.3500" in numbers
     metrics_frame.loc[(metrics_frame.scheme == "single-summ") & (metrics_frame.test_source == "summ"), "accuracy"] = 0.5
     assert claims.c1_off_source_drop(metrics_frame, SOURCES)[0] == "fails"
-    falling = pd.DataFrame([{"k": k, "scheme": f"more-k{k}", "test_source": t, "ece": 0.1 - 0.01 * k}
+    falling = pd.DataFrame([{"k": k, "scheme": names.more(f"k{k}"), "test_source": t, "ece": 0.1 - 0.01 * k}
                             for t in ["helpful", "harmless"] for k in range(2, 6)])
     assert claims.c6_ece_falls_with_k(falling)[0] == "holds"
     assert claims.c6_ece_falls_with_k(falling.assign(ece=0.01 * falling["k"]))[0] == "fails"

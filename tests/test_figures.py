@@ -31,7 +31,7 @@ def difference_shape(scheme, source):
     if scheme == "raw":
         return 0.0, 0.2
     if scheme.startswith("single-"):
-        return (1.5 if scheme == f"single-{source}" else 0.3), 1.0
+        return (1.5 if scheme == names.single(source) else 0.3), 1.0
     return (1.2, 2.0) if scheme.startswith("multitask") else (0.8, 0.8)
 
 
@@ -55,9 +55,9 @@ def ksweep_table():
             for s in FOCUS]
     for source in FOCUS:
         for k in range(2, 6):
-            rows.append({"base": "toy", "k": k, "scheme": f"multitask-k{k}", "test_source": source,
+            rows.append({"base": "toy", "k": k, "scheme": names.multitask(f"k{k}"), "test_source": source,
                          "accuracy": 0.78, "ece": 0.12 - 0.005 * k})
-            rows.append({"base": "toy", "k": k, "scheme": f"more-k{k}", "test_source": source,
+            rows.append({"base": "toy", "k": k, "scheme": names.more(f"k{k}"), "test_source": source,
                          "accuracy": 0.77, "ece": 0.10 - 0.015 * k})
     return pd.DataFrame(rows)
 
@@ -165,11 +165,11 @@ def test_scheme_bars_are_the_metric_values(inputs):
 
 def test_scheme_bars_name_a_missing_row(inputs, tmp_path):
     frame = pd.read_csv(inputs / "metrics.csv")
-    frame[~((frame.scheme == f"more-{MIX}") & (frame.test_source == "webgpt"))].to_csv(tmp_path / "m.csv", index=False)
+    frame[~((frame.scheme == names.more(MIX)) & (frame.test_source == "webgpt"))].to_csv(tmp_path / "m.csv", index=False)
     result = run_script("fig_schemes.py", "--metrics", tmp_path / "m.csv", "--sources", *SOURCES, "--mix", MIX,
                         "--accuracy-output", *figure_paths(tmp_path / "a"), "--ece-output", *figure_paths(tmp_path / "e"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"{tmp_path / 'm.csv'}: no accuracy for scheme more-{MIX} on test source webgpt" in result.stderr
+    assert f"{tmp_path / 'm.csv'}: no accuracy for scheme {names.more(MIX)} on test source webgpt" in result.stderr
 
 
 def test_reward_difference_figures_draw_every_pair(inputs):

@@ -12,12 +12,13 @@ import re
 import pytest
 import yaml
 
+from more_lib import names
 from tests.tiny_world import tiny_world
 from tests.workflow_run import SOURCES, snakemake
 
 BASE = "tiny-s"
 # Table 2's reward models (the K-sweep's other mixes feed only Fig. 6 and the alignment)
-SCHEMES = ["raw", *(f"single-{s}" for s in SOURCES), "multitask-all", "more-all"]
+SCHEMES = ["raw", *names.singles(SOURCES), names.multitask("all"), names.more("all")]
 TARGET = "results/table2.csv"
 
 

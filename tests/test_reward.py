@@ -16,7 +16,7 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from more_lib import data, models, scoring, synthetic, tables
+from more_lib import data, models, names, scoring, synthetic, tables
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -147,7 +147,7 @@ def test_deepspeed_on_two_cpu_ranks_matches_the_plain_step(world, tmp_path):
 
 def test_top_and_averaging_come_from_the_single_source_rms():
     ids = ["a", "b"]
-    scores = {(f"single-{s}", t): pd.DataFrame({"id": ids, "r_chosen": [i + 1.0, 2.0], "r_rejected": [0.0, i * 1.0]})
+    scores = {(names.single(s), t): pd.DataFrame({"id": ids, "r_chosen": [i + 1.0, 2.0], "r_rejected": [0.0, i * 1.0]})
               for i, s in enumerate(["x", "y"]) for t in ["x", "y"]}
     derived = tables.derived_scores(scores, ["x", "y"])
     assert derived[("top", "y")] is scores[("single-y", "y")]

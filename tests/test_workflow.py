@@ -14,6 +14,7 @@ import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from more_lib import names
 from more_lib.data import read_records
 from tests import judge_server
 from tests.hub_fixtures import build_hub_mirror
@@ -169,7 +170,7 @@ def test_benchmark_writes_the_overhead_and_scoring_ratios(smoke_run):
 def test_smoke_config_aligns_a_policy_with_every_rm(smoke_run):
     workdir = smoke_run.workdir
     results = workdir / "results"
-    rjs = [f"rjs-{base}-{scheme}-all" for base in SMOKE_BASES for scheme in ["multitask", "more"]]
+    rjs = [names.rjs_policy(base, names.mixed(kind, "all")) for base in SMOKE_BASES for kind in names.MIXED_KINDS]
     rjs += ["rjs-tiny-s-more-k2"]  # alignment.ksweep: MORE's K-sweep RMs of tiny-s (K = 3 is the mix "all")
     policies = ["base", "sft", *rjs]
     ppl = pd.read_csv(results / "ppl.csv")
@@ -227,7 +228,7 @@ def test_changing_mores_setting_reruns_mores_alignment_but_not_the_sampling(smok
     for untouched in ["rjs_sample", "pretrain_policy", "sft_policy", "prepare_source", "build_tokenizer"]:
         assert untouched not in jobs, untouched
     trained = re.findall(r"rule rjs_policy:\n(?:    .*\n)*?    output: (\S+)", output)
-    assert sorted(trained) == [f"results/policy/rjs-tiny-s-more-{mix}" for mix in ["all", "k2"]]
+    assert sorted(trained) == [f"results/policy/{names.rjs_policy('tiny-s', names.more(mix))}" for mix in ["all", "k2"]]
 
 
 def test_judge_rule_runs_through_an_openai_compatible_http_server(smoke_run, tmp_path):
