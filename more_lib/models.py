@@ -9,6 +9,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from more_lib import device
 from more_lib.io import atomic_dir
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "eos_token": "[EOS]"}
@@ -40,16 +41,22 @@ def load_tokenizer(base):
 
 
 def build_reward_model(base, tokenizer, seed):
-    """A 1-label sequence classifier on the base: pretrained weights (hub id or folder) or a
-    config (the synthetic world's tiny models). The head is initialised under `seed`."""
+    """A 1-label sequence classifier on the base, for training (fp32, on the job's device):
+    pretrained weights (hub id or folder) or a config (the synthetic world's tiny models). The
+    head is initialised under `seed`."""
     torch.manual_seed(seed)
     if "pretrained" in base:
-        model = AutoModelForSequenceClassification.from_pretrained(base["pretrained"], num_labels=1)
+        model = device.load(AutoModelForSequenceClassification, base["pretrained"], training=True, num_labels=1)
     else:
         config = AutoConfig.for_model(**base["config"], vocab_size=len(tokenizer), num_labels=1)
-        model = AutoModelForSequenceClassification.from_config(config)
+        model = device.build(AutoModelForSequenceClassification, config, training=True)
     model.config.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+def load_reward_model(path):
+    """A trained reward-model folder for scoring (bf16 on a GPU, fp32 on the CPU)."""
+    return device.load(AutoModelForSequenceClassification, path, training=False)
 
 
 def encode_texts(tokenizer, texts, max_length):
@@ -65,7 +72,8 @@ def rewards_and_features(model, input_ids, attention_mask):
     out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
     last = attention_mask.sum(dim=1) - 1  # right padding
     z = out.hidden_states[-1][torch.arange(len(last), device=last.device), last]
-    return out.logits[:, 0], z
+    # fp32 rewards whatever the compute dtype: the ranking loss and MORE's λ are computed from them
+    return out.logits[:, 0].float(), z
 
 
 def save_pretrained(model, tokenizer, path):

@@ -9,6 +9,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from more_lib import device
 from more_lib.scoring import length_batches
 
 IGNORE = -100  # label of a position the loss skips (transformers' convention)
@@ -21,19 +22,18 @@ def load_policy_tokenizer(name_or_path):
     return tokenizer
 
 
-def build_policy(spec, tokenizer, seed):
-    """A fresh causal LM from the config (the synthetic world's stand-in for Alpaca)."""
+def build_policy(spec, tokenizer, seed, training=True):
+    """A fresh causal LM from the config (the synthetic world's stand-in for Alpaca; an architecture
+    for the GPU check), on the job's device: fp32 to train, bf16 on a GPU to sample."""
     torch.manual_seed(seed)
     config = AutoConfig.for_model(**spec["config"], vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    return AutoModelForCausalLM.from_config(config)
+    return device.build(AutoModelForCausalLM, config, training)
 
 
-def load_policy(name_or_path):
-    """A policy folder or hub id, in bf16 on a GPU when there is one."""
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
-    return model.to("cuda" if torch.cuda.is_available() else "cpu")
+def load_policy(name_or_path, training=False):
+    """A policy folder or hub id on the job's device: fp32 to train, bf16 on a GPU to sample or score."""
+    return device.load(AutoModelForCausalLM, name_or_path, training)
 
 
 def render(template, prompt):
@@ -78,11 +78,10 @@ def token_losses(model, input_ids, attention_mask, labels):
 def perplexity(model, tokenizer, examples, batch_size):
     """exp(mean NLL per response token) over (ids, labels) examples, and the token count."""
     model.eval()
-    device = next(model.parameters()).device
     total, count = 0.0, 0
     for batch in tqdm(length_batches([len(ids) for ids, _ in examples], batch_size), desc="perplexity",
                       mininterval=5):
-        nll, n = token_losses(model, *(t.to(device) for t in collate(tokenizer, [examples[i] for i in batch])))
+        nll, n = token_losses(model, *device.inputs_for(model, collate(tokenizer, [examples[i] for i in batch])))
         total, count = total + nll.item(), count + n.item()
     return float(torch.tensor(total / count).exp()), count
 
@@ -92,7 +91,6 @@ def generate(model, tokenizer, prompts, settings, seed, samples=1, desc="generat
     """`samples` responses per prompt (prompt-major order); greedy unless settings say sample.
     One seed for the whole call and a fixed batch order: the same responses on every CPU run."""
     model.eval()
-    device = next(model.parameters()).device
     tokenizer.padding_side = "left"  # new tokens must follow every prompt directly
     torch.manual_seed(seed)
     sampling = settings["do_sample"]
@@ -103,7 +101,7 @@ def generate(model, tokenizer, prompts, settings, seed, samples=1, desc="generat
     responses = []
     size = settings["batch_size"]
     for start in tqdm(range(0, len(prompts), size), desc=desc, mininterval=5):
-        batch = tokenizer(prompts[start:start + size], return_tensors="pt", padding=True).to(device)
+        batch = device.inputs_for(model, tokenizer(prompts[start:start + size], return_tensors="pt", padding=True))
         out = model.generate(**batch, **options)
         new = out[:, batch["input_ids"].shape[1]:]
         responses += [text.strip() for text in tokenizer.batch_decode(new, skip_special_tokens=True)]

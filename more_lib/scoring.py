@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from more_lib import models
+from more_lib import device, models
 
 
 def length_batches(lengths, batch_size, bucketing=True):
@@ -18,11 +18,11 @@ def length_batches(lengths, batch_size, bucketing=True):
 def score_texts(model, tokenizer, texts, max_length, batch_size, bucketing=True, desc="scoring"):
     """The reward of each text, in input order."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    device = next(model.parameters()).device
     rewards = np.empty(len(encoded))
     model.eval()
     for batch in tqdm(length_batches([len(e) for e in encoded], batch_size, bucketing), desc=desc, mininterval=5):
-        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt").to(device)
+        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
+        padded = device.inputs_for(model, padded)
         r, _ = models.rewards_and_features(model, padded["input_ids"], padded["attention_mask"])
         rewards[batch] = r.float().cpu().numpy()
     return rewards

@@ -6,12 +6,14 @@ takes its share of every source's pairs, DeepSpeed averages the gradients, and M
 the K head gradients before solving for λ so every rank uses the same weights.
 """
 
+import contextlib
+import copy
 import os
 import time
 
 import torch
 
-from more_lib import io, models, policy, weighting
+from more_lib import device, io, models, policy, weighting
 from more_lib.seeding import rng_for
 
 
@@ -67,11 +69,24 @@ def train_step(model, batch, sources, scheme, more_state, settings):
     return loss, row
 
 
+def optimise_step(trainer, batch, sources, scheme, more_state, settings):
+    """One update of a reward model: forward in the trainer's precision, λ, backward, optimiser step.
+    Returns the step's log row."""
+    with trainer.precision():
+        loss, row = train_step(trainer.model, batch, sources, scheme, more_state, settings)
+    trainer.backward_and_step(loss)
+    return row
+
+
 class _Plain:
     """The optimiser interface the loop needs, for a single process."""
 
     def __init__(self, model, optimizer):
         self.model, self.optimizer = model, optimizer
+
+    def precision(self):
+        """fp32 weights, bf16 compute on a GPU (autocast); plain fp32 on the CPU."""
+        return device.autocast()
 
     def backward_and_step(self, loss):
         loss.backward()
@@ -96,6 +111,10 @@ class _DeepSpeed:
     def __init__(self, engine):
         self.engine = engine
         self.model = engine
+
+    def precision(self):
+        """The engine already computes in its configured precision (bf16 weights, fp32 master copy)."""
+        return contextlib.nullcontext()
 
     def backward_and_step(self, loss):
         self.engine.backward(loss)
@@ -125,23 +144,36 @@ def resume(trainer, checkpoint_dir, extra):
 
 
 def make_trainer(model, settings, num_pairs_per_rank):
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    """The plain trainer in one process (the model placed on the job's device in fp32), a DeepSpeed
+    engine under torchrun (WORLD_SIZE set) with the ZeRO config `settings["deepspeed"]` (a path, or
+    the config itself), bf16 on a GPU. A config that names an optimizer gets DeepSpeed's own (CPU
+    Adam under ZeRO-Offload, as the paper's code); otherwise torch's AdamW."""
+    model = device.place(model, training=True)
     if "WORLD_SIZE" not in os.environ:
-        return _Plain(model, optimizer)
+        return _Plain(model, _adamw(model, settings))
     import deepspeed
 
-    if not torch.cuda.is_available():
+    if not device.on_gpu():
         # DeepSpeed JIT-compiles a shared-memory all-reduce for CPU inference when it starts. Training never uses it,
         # the compile takes minutes on a fresh machine, and one killed midway leaves a lock later runs wait on forever.
         from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder
 
         deepspeed.ops.__compatible_ops__[ShareMemCommBuilder.NAME] = False
-    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
-    ds_config = io.read_json(settings["deepspeed"])
+    deepspeed.init_distributed(dist_backend="nccl" if device.on_gpu() else "gloo")
+    ds_config = settings["deepspeed"]
+    ds_config = copy.deepcopy(ds_config) if isinstance(ds_config, dict) else io.read_json(ds_config)
     ds_config.update(train_micro_batch_size_per_gpu=num_pairs_per_rank, gradient_accumulation_steps=1)
-    ds_config.setdefault("bf16", {})["enabled"] = torch.cuda.is_available() and ds_config["bf16"].get("enabled", True)
-    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+    ds_config.setdefault("bf16", {})["enabled"] = device.on_gpu() and ds_config["bf16"].get("enabled", True)
+    if "optimizer" in ds_config:
+        ds_config["optimizer"].setdefault("params", {}).update(lr=settings["lr"], weight_decay=settings["weight_decay"])
+        engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(), config=ds_config)
+    else:
+        engine, *_ = deepspeed.initialize(model=model, optimizer=_adamw(model, settings), config=ds_config)
     return _DeepSpeed(engine)
+
+
+def _adamw(model, settings):
+    return torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
 
 
 def train_reward_model(model, tokenizer, records_by_source, scheme, settings, seed, checkpoint_dir, max_steps=None):
@@ -150,15 +182,13 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
     sources = [records[0]["source"] for records in records_by_source]
     plan = step_plan([len(r) for r in records_by_source], settings["pairs_per_source"], seed, sources)
     trainer = make_trainer(model, settings, len(sources) * settings["pairs_per_source"] // world)
-    device = next(trainer.model.parameters()).device
     start, log, more_state = resume(trainer, checkpoint_dir, {"more_state": {}})
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
-        batch = [t.to(device) for t in encode_step(tokenizer, records_by_source, plan[step],
-                                                   settings["max_length"], rank, world)]
-        loss, row = train_step(trainer.model, batch, sources, scheme, more_state, settings)
-        trainer.backward_and_step(loss)
+        batch = device.inputs_for(trainer.model, encode_step(tokenizer, records_by_source, plan[step],
+                                                             settings["max_length"], rank, world))
+        row = optimise_step(trainer, batch, sources, scheme, more_state, settings)
         log.append({"step": step + 1, **row, "seconds": time.perf_counter() - began})
         if (step + 1) % settings["checkpoint_every"] == 0:
             trainer.save(checkpoint_dir, {"step": step + 1, "log": log, "more_state": more_state})
@@ -177,13 +207,13 @@ def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max
     rank, world = rank_and_world()
     plan = example_plan(len(examples), settings["batch_size"], settings["epochs"], seed)
     trainer = make_trainer(model, settings, max(1, settings["batch_size"] // world))
-    device = next(trainer.model.parameters()).device
     start, log = resume(trainer, checkpoint_dir, {})
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
         batch = policy.collate(tokenizer, [examples[i] for i in plan[step][rank::world]])
-        nll, tokens = policy.token_losses(trainer.model, *(t.to(device) for t in batch))
+        with trainer.precision():
+            nll, tokens = policy.token_losses(trainer.model, *device.inputs_for(trainer.model, batch))
         # the mean over the whole batch's tokens, whichever rank holds them: ranks' gradients are averaged
         seen = _all_reduce_mean(torch.stack([nll.detach().float(), tokens.float()]))
         trainer.backward_and_step(nll / seen[1].clamp(min=1))

@@ -15,16 +15,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from more_lib import cli, data, io, models, scoring, train
+from more_lib import cli, data, device, io, models, scoring, train
 
 OVERHEAD_TARGET = 1.02
 SCORING_TARGET = 2.0
 
 
 def timed_step(trainer, batch, sources, scheme, settings, more_state):
+    device.synchronize()  # on a GPU, time the step's queued work, not only its launch
     began = time.perf_counter()
-    loss, _ = train.train_step(trainer.model, batch, sources, scheme, more_state, settings)
-    trainer.backward_and_step(loss)
+    train.optimise_step(trainer, batch, sources, scheme, more_state, settings)
+    device.synchronize()
     return time.perf_counter() - began
 
 
@@ -34,8 +35,9 @@ def more_overhead(model, tokenizer, records, settings, seed, steps, rounds):
     alternating order, so that both see the machine in the same state; round 0 only warms up."""
     sources = [r[0]["source"] for r in records]
     plan = train.step_plan([len(r) for r in records], settings["pairs_per_source"], seed, sources)[:steps]
-    batches = [train.encode_step(tokenizer, records, idx, settings["max_length"]) for idx in plan]
     trainers = {scheme: train.make_trainer(copy.deepcopy(model), settings, 0) for scheme in ("multitask", "more")}
+    batches = [device.inputs_for(trainers["more"].model, train.encode_step(tokenizer, records, idx,
+                                                                           settings["max_length"])) for idx in plan]
     states = {scheme: {} for scheme in trainers}
     times = {scheme: [] for scheme in trainers}
     for r in range(rounds + 1):
@@ -78,7 +80,8 @@ def bench_base(name, base, args, settings):
     print(f"{name}: MORE / MultiTask step time = {ratio:.3f} (target <= {OVERHEAD_TARGET})")
     tests = [record for path in args.tests for record in data.read_records(path)]
     texts = [r["prompt"] + r[side] for side in ("chosen", "rejected") for r in tests]
-    speed = {bucketing: per_s / 2 for bucketing, per_s in scoring_speed(model, tokenizer, texts, settings,
+    scorer = device.place(model, training=False)  # as score_rm.py holds it: bf16 on a GPU
+    speed = {bucketing: per_s / 2 for bucketing, per_s in scoring_speed(scorer, tokenizer, texts, settings,
                                                                          args.rounds).items()}
     speedup = speed[True] / speed[False]
     padding = padding_overhead(tokenizer, texts, settings)

@@ -1,9 +1,12 @@
 """Run a training script on the GPUs this job was given: `python launch.py SCRIPT [ARGS...]`.
 
-With one GPU or none it runs `python SCRIPT ARGS...`; with N > 1 it runs `torchrun --standalone
---nproc_per_node N SCRIPT ARGS...` (as `python -m torch.distributed.run`, so the ranks use this
-interpreter). N is read from the job, never from a constant, so the same rule runs on a laptop, a
-1-GPU node and an 8-GPU SLURM allocation:
+Without a GPU it runs `python SCRIPT ARGS...` (the plain loop, fp32 on the CPU); with N >= 1 GPUs
+it runs `torchrun --standalone --nproc_per_node N SCRIPT ARGS...` (as `python -m
+torch.distributed.run`, so the ranks use this interpreter), one DeepSpeed rank per GPU. One GPU
+gets DeepSpeed too, not the plain loop: the base's ZeRO config (bf16, ZeRO-3, CPU offload, which a
+7B model needs to fit on one GPU) then applies to every GPU job alike, and a 1-GPU run is the same
+code path as the 8-GPU one. N is read from the job, never from a constant, so the same rule runs on
+a laptop, a 1-GPU node and an 8-GPU SLURM allocation:
   CUDA_VISIBLE_DEVICES (the devices the ranks can actually see; SLURM sets it for GPU jobs),
   else SLURM_GPUS_ON_NODE (what SLURM allocated on this node), else none.
 """
@@ -25,7 +28,7 @@ def gpu_count(env):
 def command(script, args, env, python=sys.executable):
     """The command line that runs `script args` on the job's GPUs."""
     n = gpu_count(env)
-    if n <= 1:
+    if n == 0:
         return [python, script, *args]
     return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", script, *args]
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import AutoModelForSequenceClassification
 
 from more_lib import cli, io, models, policy, scoring
 
@@ -23,8 +22,7 @@ def main():
     settings = json.loads(args.settings)
     samples = pd.read_parquet(args.samples)
     tokenizer = models.load_tokenizer({"tokenizer": str(args.rm)})
-    model = AutoModelForSequenceClassification.from_pretrained(args.rm)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    model = models.load_reward_model(args.rm)
     texts = [policy.rm_text(p, y) for p, y in zip(samples["prompt"], samples["response"])]
     rewards = scoring.score_texts(model, tokenizer, texts, settings["max_length"], settings["score_batch_size"])
     with io.atomic_path(args.output) as tmp:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification
 
 from more_lib import cli, data, io, models, scoring
 
@@ -22,8 +21,7 @@ def main():
     torch.set_num_threads(args.threads)
     settings = json.loads(args.settings)
     tokenizer = models.load_tokenizer({"tokenizer": str(args.rm)})
-    model = AutoModelForSequenceClassification.from_pretrained(args.rm)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    model = models.load_reward_model(args.rm)
     for path, output in zip(args.inputs, args.outputs, strict=True):
         records = data.read_records(path)
         scores = scoring.score_pairs(model, tokenizer, records, settings["max_length"],

@@ -44,7 +44,7 @@ def main():
     spec, settings = json.loads(args.policy), json.loads(args.settings)
     start = args.init or spec.get("pretrained")
     tokenizer = policy.load_policy_tokenizer(start or spec["tokenizer"])
-    model = policy.load_policy(start) if start else policy.build_policy(spec, tokenizer, args.seed)
+    model = policy.load_policy(start, training=True) if start else policy.build_policy(spec, tokenizer, args.seed)
     examples = examples_from(args, tokenizer, spec["template"], settings["max_length"])
     if not examples:
         raise DataError(f"no training examples in {[str(p) for p in args.pairs + args.examples]}")

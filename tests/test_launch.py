@@ -32,13 +32,15 @@ def test_gpu_count_comes_from_the_job_environment(env, n):
     assert launch.gpu_count(env) == n
 
 
-@pytest.mark.parametrize("env", [{}, {"CUDA_VISIBLE_DEVICES": "0"}, {"SLURM_GPUS_ON_NODE": "1"}])
-def test_one_gpu_or_none_runs_the_script_with_python(env):
+@pytest.mark.parametrize("env", [{}, {"CUDA_VISIBLE_DEVICES": ""}, {"SLURM_GPUS_ON_NODE": "0"}])
+def test_no_gpu_runs_the_script_with_python(env):
     assert launch.command("train.py", ARGS, env, python="py") == ["py", "train.py", *ARGS]
 
 
-@pytest.mark.parametrize("env, n", [({"SLURM_GPUS_ON_NODE": "8"}, 8), ({"CUDA_VISIBLE_DEVICES": "4,5"}, 2)])
-def test_several_gpus_run_one_torchrun_rank_per_gpu(env, n):
+@pytest.mark.parametrize("env, n", [({"SLURM_GPUS_ON_NODE": "8"}, 8), ({"CUDA_VISIBLE_DEVICES": "4,5"}, 2),
+                                    ({"CUDA_VISIBLE_DEVICES": "0"}, 1), ({"SLURM_GPUS_ON_NODE": "1"}, 1)])
+def test_every_gpu_job_runs_one_torchrun_rank_per_gpu(env, n):
+    """One GPU too: a 1-GPU job trains through DeepSpeed with one rank, as the 8-GPU job does."""
     assert launch.command("train.py", ARGS, env, python="py") == [*TORCHRUN, f"--nproc_per_node={n}", "train.py",
                                                                   *ARGS]
 
