@@ -145,15 +145,18 @@ def oracle_answer(prompt, first, second, task, world, drift, margin):
             f"More {task}: {letter}")
 
 
-def judge_pairs(pairs, task, cfg, world=None, drift=None, desc=None):
-    """Judge (a, b) record pairs; returns the judgment rows and the ledger counts."""
+def judge_pairs(pairs, task, cfg, world=None, drift=None, account=None):
+    """Judge (a, b) record pairs; returns the judgment rows and the ledger counts of `account`
+    (the comparison and task, e.g. "sft vs rjs-x (helpful)"; default: the task), under which the
+    endpoint's requests are recorded."""
+    account = account or task
     questions = [(a["prompt"], x, y) for a, b in pairs
                  for x, y in [(a["response"], b["response"]), (b["response"], a["response"])]]
     if cfg["kind"] == "oracle":
         if world is None or drift is None:
             raise ConfigError("judge.kind oracle needs the synthetic world and the drift of the source "
                               f"judge.tasks.{task} names")
-        answers = [oracle_answer(*q, task, world, drift, cfg["tie_margin"]) for q in tqdm(questions, desc=desc)]
+        answers = [oracle_answer(*q, task, world, drift, cfg["tie_margin"]) for q in tqdm(questions, desc=account)]
         counts = {"questions": len(questions), "requests": 0, "retries": 0, "tokens_in": 0,
                   "tokens_out": 0, "cache_hits": 0}
     else:
@@ -161,7 +164,8 @@ def judge_pairs(pairs, task, cfg, world=None, drift=None, desc=None):
 
         template = load_template(cfg["prompts"], task)
         texts = [template.format(prompt=p, response_A=x, response_B=y) for p, x, y in questions]
-        answers, counts = judge_api.ask(texts, cfg, desc)
+        where = [f"id {a['id']!r}, {order}" for a, _ in pairs for order in ("a in position A", "b in position A")]
+        answers, counts = judge_api.ask(texts, cfg, account, where)
     rows = []
     for i, (a, b) in enumerate(pairs):
         both = answers[2 * i: 2 * i + 2]

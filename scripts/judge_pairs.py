@@ -1,5 +1,6 @@
 """Judge policy a against policy b on one task (each prompt asked in both orders): judgment lines
-and a one-row ledger CSV (requests, cache hits, tokens, invalid answers)."""
+and a one-row ledger CSV (requests, cache hits, tokens, invalid answers), derived from the judge
+cache's request records, so it counts the requests of earlier killed or failed runs too."""
 
 import argparse
 import json
@@ -34,7 +35,9 @@ def main():
     judge.check_config(cfg, args.task)
     pairs = judge.pair_up(judge.read_generations(args.a), judge.read_generations(args.b), args.a, args.b)
     names = args.names or [args.a.parent.name, args.b.parent.name]
-    rows, counts = judge.judge_pairs(pairs, args.task, cfg, world, drift, desc=f"{args.task} {'/'.join(names)}")
+    # the ledger account: a killed or failed run of this comparison and its rerun share it
+    account = f"{names[0]} vs {names[1]} ({args.task})"
+    rows, counts = judge.judge_pairs(pairs, args.task, cfg, world, drift, account)
     judge.write_judgments(rows, args.output)
     judge.write_ledger({"a": names[0], "b": names[1], "task": args.task, "judge": cfg["kind"],
                         "model": cfg["model"] if cfg["kind"] == "openai" else "oracle", **counts}, args.ledger)

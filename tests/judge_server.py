@@ -2,10 +2,12 @@
 POST /v1/chat/completions answered by a function of the question, with faults on demand.
 
 `server.faults` is consumed one item per request: an HTTP status (429, 500...), (status, headers),
-"slow" (answer after `server.slow_s`, past the client's timeout) or "hang" (no answer until
-`server.release` is set, then the connection just closes). With `server.hang_after = k`, every
-request after the first k hangs. `server.log` holds one entry per request; `server.answered`
-counts the answers delivered per question.
+"slow" (answer after `server.slow_s`, past the client's timeout), "hang" (no answer until
+`server.release` is set, then the connection just closes), or an HTTP 200 whose body is no chat
+completion: "malformed" (truncated JSON), "shapeless" (JSON without choices) or "html" (text/html).
+With `server.hang_after = k`, every request after the first k hangs; `server.delay_s` delays every
+answer (so that concurrent jobs overlap). `server.log` holds one entry per request;
+`server.answered` counts the answers delivered per question (a question paid twice shows as 2).
 """
 
 import json
@@ -13,6 +15,12 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BAD_BODIES = {  # HTTP 200 bodies a broken proxy or server might send: (body, headers, content type)
+    "malformed": (b'{"id": "chatcmpl-x", "object": "chat.completion", "choices": [{"index": 0, "mess', (), "application/json"),
+    "shapeless": ({"id": "chatcmpl-x", "object": "chat.completion"}, (), "application/json"),
+    "html": (b"<html><body>502 Bad Gateway</body></html>", (), "text/html"),
+}
 
 
 def default_answer(question):
@@ -23,10 +31,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
 
-    def send_json(self, status, body, headers=()):
-        data = json.dumps(body).encode()
+    def send_json(self, status, body, headers=(), content_type="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in dict(headers).items():
             self.send_header(name, value)
@@ -52,13 +60,14 @@ class Handler(BaseHTTPRequestHandler):
             srv.release.wait(60)
             self.close_connection = True
             return None
+        if isinstance(fault, str) and fault in BAD_BODIES:
+            return self.send_json(200, *BAD_BODIES[fault])
         if fault is not None and fault != "slow":
             status, headers = fault if isinstance(fault, tuple) else (fault, {})
             message = srv.error_message(self.headers.get("Authorization")) if srv.error_message else "fault"
             return self.send_json(status, {"error": {"message": message, "type": "test", "code": status}},
                                   headers)
-        if fault == "slow":
-            time.sleep(srv.slow_s)
+        time.sleep(srv.slow_s if fault == "slow" else srv.delay_s)
         answer = srv.answer(question)
         usage = {"prompt_tokens": len(question.split()), "completion_tokens": len(answer.split())}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -81,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
 def start(answer=default_answer):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    server.answer, server.faults, server.slow_s, server.hang_after = answer, [], 1.0, None
+    server.answer, server.faults, server.slow_s, server.hang_after, server.delay_s = answer, [], 1.0, None, 0.0
     server.error_message = None  # fn(Authorization header) -> error text, to test that keys are redacted
     server.log, server.answered, server.usage, server.received = [], Counter(), Counter(), 0
     server.lock, server.release = threading.Lock(), threading.Event()

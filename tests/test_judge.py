@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -146,8 +147,11 @@ def test_scripted_verdicts_swap_positions_and_cache(tmp_path, server, monkeypatc
                       "invalid_answers": 2, "invalid_comparisons": 1}
     assert judge.summarise(rows) == pytest.approx({"win": 100 / 3, "tie": 100 / 3, "lose": 100 / 3,
                                                    "invalid": 1, "n": 3})
-    again, counts = judge.judge_pairs(pairs, "helpful", cfg)
+    again, recount = judge.judge_pairs(pairs, "helpful", cfg)
     assert again == rows and len(server.log) == 8
+    assert recount == counts  # the ledger of this comparison: what it paid, whenever it paid
+    elsewhere, counts = judge.judge_pairs(pairs, "helpful", cfg, account="another comparison")
+    assert elsewhere == rows and len(server.log) == 8
     assert counts["requests"] == 0 and counts["cache_hits"] == 8 and counts["tokens_in"] == 0
     with sqlite3.connect(cfg["cache"]) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -195,12 +199,13 @@ def test_backoff_is_exponential_jittered_and_capped():
 
 # --- the command line ---------------------------------------------------------------------------
 
-def cli(tmp_path, cfg, task="helpful", env_key=KEY, tag="run", wait=True, extra=()):
+def cli(tmp_path, cfg, task="helpful", env_key=KEY, tag="run", wait=True, extra=(), a="sft", b="rjs"):
+    """scripts/judge_pairs.py on the generations in tmp_path/{a} and tmp_path/{b}, into tmp_path/{tag}."""
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     if env_key is not None:
         env[KEY_ENV] = env_key
-    command = [sys.executable, str(REPO / "scripts" / "judge_pairs.py"), "--a", str(tmp_path / "sft" / "gen.jsonl"),
-               "--b", str(tmp_path / "rjs" / "gen.jsonl"), "--task", task, "--judge", json.dumps(cfg),
+    command = [sys.executable, str(REPO / "scripts" / "judge_pairs.py"), "--a", str(tmp_path / a / "gen.jsonl"),
+               "--b", str(tmp_path / b / "gen.jsonl"), "--task", task, "--judge", json.dumps(cfg),
                "--output", str(tmp_path / tag / f"{task}.jsonl"), "--ledger", str(tmp_path / tag / "ledger.csv"),
                *extra]
     if not wait:
@@ -228,7 +233,7 @@ def test_missing_key_fails_before_any_request(tmp_path, server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
     first, _ = judge.judge_pairs(pairs, "helpful", cfg)
     monkeypatch.delenv(KEY_ENV)
-    again, counts = judge.judge_pairs(pairs, "helpful", cfg)
+    again, counts = judge.judge_pairs(pairs, "helpful", cfg, account="offline")
     assert again == first and counts["cache_hits"] == 2 and len(server.log) == 2
 
 
@@ -272,8 +277,10 @@ def test_killed_run_resumes_without_asking_twice(tmp_path, server):
     result = cli(tmp_path, cfg)
     assert result.returncode == 0, result.stderr
     assert len(server.answered) == 12 and set(server.answered.values()) == {1}  # nothing answered twice
+    # the ledger counts the killed run's six requests (two never answered) and the rerun's eight
     ledger = read_ledger(tmp_path / "run" / "ledger.csv")[0]
-    assert (ledger["cache_hits"], ledger["requests"], ledger["a"], ledger["b"]) == ("4", "8", "sft", "rjs")
+    assert (ledger["cache_hits"], ledger["requests"], ledger["a"], ledger["b"]) == ("0", "14", "sft", "rjs")
+    assert len(server.log) == 14
     rows = judge.read_judgments(tmp_path / "run" / "helpful.jsonl")
     assert [r["winner"] for r in rows] == ["a"] * 6 and [r["id"] for r in rows] == [f"p{i}" for i in range(6)]
 
@@ -314,14 +321,142 @@ def test_judge_jobs_opening_a_new_cache_at_the_same_moment_all_get_it(tmp_path):
         assert results == ["ok"] * 8, f"attempt {attempt}: {results}"
 
 
-def cached(path):
+def cached(path, table="answers"):
+    """Rows of a table of the judge cache (answers, requests, claims), 0 before it exists."""
     if not Path(path).exists():
         return 0
     try:
         with sqlite3.connect(path, timeout=1) as db:
-            return db.execute("SELECT count(*) FROM answers").fetchone()[0]
+            return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     except sqlite3.OperationalError:  # the table is not created yet
         return 0
+
+
+# --- reliability: malformed bodies, the exact ledger, claims (one question, one payment) ----------
+
+@pytest.mark.parametrize("fault", sorted(judge_server.BAD_BODIES))
+def test_a_200_with_a_malformed_body_is_retried_like_a_5xx(tmp_path, server, monkeypatch, fault):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    server.faults = [fault]
+    rows, counts = judge.judge_pairs(make_pairs([("good", "meh")]), "helpful", api_config(tmp_path, server, concurrency=1))
+    assert rows[0]["winner"] == "a" and server.log[0]["fault"] == fault
+    assert counts["requests"] == len(server.log) == 3 and counts["retries"] == 1
+
+
+def test_malformed_bodies_past_the_cap_fail_cleanly_naming_the_comparison(tmp_path, server):
+    pairs = make_pairs([("good", "meh")])
+    write_generations(tmp_path / "sft" / "gen.jsonl", pairs, 0)
+    write_generations(tmp_path / "rjs" / "gen.jsonl", pairs, 1)
+    server.faults = ["malformed"] * 20
+    result = cli(tmp_path, api_config(tmp_path, server, concurrency=1, max_retries=2))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: judge sft vs rjs (helpful), id 'p0', a in position A: endpoint {server.url}/: HTTP 200 with a body "
+        "that is not JSON, still failing after judge.max_retries=2 retries; answers so far are cached, rerun to resume")
+    assert len(server.log) == 3 == cached(tmp_path / "cache.sqlite", "requests")  # the failed job's, in the ledger
+
+
+def overlapping_generations(tmp_path, shared=4, own=4):
+    """Policies p1 and p2 answer the first `shared` prompts alike: "p1 vs sft" and "p2 vs sft" then ask
+    2 * shared identical questions (both orders), as K-sweep policies that agree on a prompt do."""
+    prompts = [f"human: egg oven {i} assistant:" for i in range(shared + own)]
+    policies = {"sft": [f"meh {i}" for i in range(len(prompts))],
+                "p1": [f"good {i}" for i in range(len(prompts))],
+                "p2": [f"good {i}" if i < shared else f"good good {i}" for i in range(len(prompts))]}
+    for name, answers in policies.items():
+        records = [{"id": f"p{i}", "prompt": q, "response": y} for i, (q, y) in enumerate(zip(prompts, answers))]
+        write_generations(tmp_path / name / "gen.jsonl", [(r, r) for r in records], 0)
+
+
+def ledger_of(tmp_path, a, b, task="helpful"):
+    return read_ledger(tmp_path / f"{a}_vs_{b}_{task}" / "ledger.csv")[0]
+
+
+def run_job(tmp_path, cfg, a, b, wait=True, task="helpful"):
+    return cli(tmp_path, cfg, task=task, tag=f"{a}_vs_{b}_{task}", a=a, b=b, wait=wait, extra=["--names", a, b])
+
+
+def test_concurrent_jobs_with_overlapping_questions_ask_each_once(tmp_path, server):
+    overlapping_generations(tmp_path)
+    server.delay_s = 0.2  # both jobs are mid-way through the shared questions at the same time
+    cfg = api_config(tmp_path, server, concurrency=4)
+    jobs = [run_job(tmp_path, cfg, policy, "sft", wait=False) for policy in ("p1", "p2")]
+    errors = [job.communicate(timeout=120)[1].decode() for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], errors
+    assert len(server.log) == 24 and set(Counter(e["question"] for e in server.log).values()) == {1}
+    ledgers = [ledger_of(tmp_path, policy, "sft") for policy in ("p1", "p2")]
+    assert sum(int(row["requests"]) for row in ledgers) == 24
+    assert sum(int(row["cache_hits"]) for row in ledgers) == 8  # the shared questions, paid by one job each
+    assert [r["winner"] for r in judge.read_judgments(tmp_path / "p2_vs_sft_helpful" / "helpful.jsonl")] == ["a"] * 8
+
+
+def test_a_dead_jobs_claims_are_taken_over_and_its_requests_stay_in_its_ledger(tmp_path, server):
+    overlapping_generations(tmp_path, shared=4, own=0)
+    cfg = api_config(tmp_path, server, concurrency=2)
+    server.hang_after = 0  # the first job's requests never come back
+    first = run_job(tmp_path, cfg, "p1", "sft", wait=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (cached(cfg["cache"], "claims") < 2 or len(server.log) < 2):
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=10)
+    assert cached(cfg["cache"], "claims") == 2  # left behind by the killed job
+    server.hang_after = None
+    second = run_job(tmp_path, cfg, "p2", "sft")  # the same eight questions
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("a claim left by the dead judge job") == 2
+    rerun = run_job(tmp_path, cfg, "p1", "sft")
+    assert rerun.returncode == 0, rerun.stderr
+    paid = [int(ledger_of(tmp_path, p, "sft")["requests"]) for p in ("p1", "p2")]
+    assert paid == [2, 8] and sum(paid) == len(server.log) == cached(cfg["cache"], "requests")
+    assert set(server.answered.values()) == {1} and cached(cfg["cache"], "claims") == 0
+
+
+def test_a_claim_from_another_host_is_waited_for_until_its_lease_runs_out(tmp_path):
+    db = judge_api.connect(tmp_path / "cache.sqlite")
+    key = judge_api.cache_key({"model": "m", "temperature": 0, "max_tokens": 8}, "question")
+    with judge_api.transaction(db):  # a live job elsewhere: its process cannot be looked up from here
+        db.execute("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (*key, "node7:1:x", "node7", 1, time.time() + judge_api.CLAIM_LEASE_S))
+    assert judge_api.claim(db, key, "me") == ("wait", None)
+    with judge_api.transaction(db):  # ... until it stops refreshing its claim
+        db.execute("UPDATE claims SET expires=?", (time.time() - 1,))
+    assert judge_api.claim(db, key, "me") == ("mine", None)
+    assert db.execute("SELECT owner, pid FROM claims").fetchall() == [("me", os.getpid())]
+
+
+def test_fault_server_ledger_equals_its_request_count_and_no_question_is_paid_twice(tmp_path, server):
+    """429, 5xx, slow and malformed answers, a job that fails, a killed job, and two concurrent jobs
+    with overlapping questions, all on one cache: the ledgers add up to what the server received."""
+    overlapping_generations(tmp_path)
+    cfg = api_config(tmp_path, server, concurrency=3, timeout=0.5, max_retries=8)  # 8: all faults on one question
+    server.faults = [(429, {"retry-after": "0.1"}), 500, 502, "slow", "malformed", "shapeless", "html", 503]
+    assert run_job(tmp_path, cfg, "p1", "sft").returncode == 0  # every fault retried
+    server.faults = [503] * 60  # past max_retries: the job fails, its requests stay in the ledger
+    failed = run_job(tmp_path, cfg, "sft", "p1", task="harmless")
+    assert failed.returncode == 1 and "still failing after judge.max_retries=8" in failed.stderr
+    server.faults = []
+    server.hang_after = len(server.log) + 5
+    killed = run_job(tmp_path, cfg, "p2", "sft", wait=False, task="harmless")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(server.log) < server.hang_after + 3:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=10)
+    server.hang_after, server.delay_s = None, 0.1
+    jobs = [run_job(tmp_path, cfg, *pair, wait=False, task="harmless") for pair in [("sft", "p1"), ("p2", "sft")]]
+    jobs += [run_job(tmp_path, cfg, "p2", "sft", wait=False)]  # overlaps "p1 vs sft" (helpful), done before
+    errors = [job.communicate(timeout=120)[1].decode() for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0, 0], errors
+    comparisons = [("p1", "sft", "helpful"), ("sft", "p1", "harmless"), ("p2", "sft", "harmless"),
+                   ("p2", "sft", "helpful")]
+    ledger = sum(int(ledger_of(tmp_path, *comparison)["requests"]) for comparison in comparisons)
+    twice = sum(n > 1 for n in server.answered.values())
+    print(f"fault server: {len(server.log)} requests received, {ledger} in the ledgers "
+          f"({cached(cfg['cache'], 'requests')} in the cache's request table), {len(server.answered)} questions answered, "
+          f"{twice} answered twice")
+    assert ledger == len(server.log) == cached(cfg["cache"], "requests") and twice == 0
+    assert len(server.answered) == 2 * (16 + 8)  # per task: one comparison's 16, the other's 8 own (8 shared)
 
 
 # --- the oracle judge ---------------------------------------------------------------------------
