@@ -55,7 +55,8 @@ def build(model_class, config, training):
     """A freshly initialised `model_class` from `config`, created on the job's device in the policy's
     dtype (a 7B model is initialised on the GPU in seconds, where the CPU takes minutes)."""
     with job_device():
-        return model_class.from_config(config, dtype=weight_dtype(training))
+        model = model_class.from_config(config, dtype=weight_dtype(training))
+    return place(model, training)  # whatever device transformers initialised on
 
 
 def autocast():

@@ -76,8 +76,8 @@ def word_tokenizer(vocab_size):
 
 def hh_like_records(rng, source, n, max_length, vocab_words):
     """n preference pairs of random words, lengths shaped like HH dialogues in Pythia tokens at
-    max length 512: prompts of median 0.3 L, responses of median 0.12 L, log-normal tails, about 5 %
-    of the texts longer than L (truncated from the left, as in training)."""
+    max length L = 512: prompts of median 0.3 L, responses of median 0.12 L, log-normal tails; texts
+    of median 235 tokens, about 10 % longer than L (truncated from the left, as in training)."""
     def words(median, sigma):
         length = int(np.clip(median * rng.lognormal(0.0, sigma), 1, 2 * max_length))
         return " ".join(rng.choice(vocab_words, length)) + " "
@@ -165,7 +165,7 @@ def largest_batch(new_trainer, tokenizer, long_records, size):
                 best = min(size["max_pairs"], int(pairs + (budget - peak) / slope))
                 if best > pairs and probe(trainer, tokenizer, long_records, best, size["max_length"]) is not None:
                     return trainer, best
-                return (trainer if best == pairs else new_trainer(trainer)), pairs
+                return (trainer if best <= pairs else new_trainer(trainer)), pairs
         pairs *= 2
     if not peaks:
         raise RuntimeError("one pair per source does not fit on this GPU")
