@@ -37,7 +37,7 @@ def derived_scores(scores, sources):
     return derived
 
 
-def metrics_table(base, scores, sources, bins):
+def metrics_table(base, scores, sources, bins, tie_credit=0.0):
     """Tidy metrics: one row per (scheme, test source), plus a test source "all" pooling every pair."""
     scores = {**scores, **derived_scores(scores, sources)}
     rows = []
@@ -46,7 +46,8 @@ def metrics_table(base, scores, sources, bins):
         frames["all"] = pd.concat(frames.values())
         for test, frame in frames.items():
             rows.append({"base": base, "scheme": scheme, "test_source": test,
-                         **metrics.pair_metrics(frame["r_chosen"].to_numpy(), frame["r_rejected"].to_numpy(), bins)})
+                         **metrics.pair_metrics(frame["r_chosen"].to_numpy(), frame["r_rejected"].to_numpy(), bins,
+                                                 tie_credit)})
     return pd.DataFrame(rows)
 
 
@@ -76,7 +77,7 @@ def outlier_table(base, scores, focus, mix, factor, ece_bins):
     return with_labels(pd.DataFrame(rows))
 
 
-def ksweep_table(base, scores, focus, mixes_by_k, ece_bins):
+def ksweep_table(base, scores, focus, mixes_by_k, ece_bins, tie_credit=0.0):
     """Figure 6's data: accuracy and ECE of MultiTask and MORE trained on the first K sources, on
     each focus test source; Top (the source's own single RM) once, with no K."""
     rows = []
@@ -86,13 +87,13 @@ def ksweep_table(base, scores, focus, mixes_by_k, ece_bins):
                  for scheme in (names.multitask(mix), names.more(mix))]
         for k, scheme, scored_by in runs:
             frame = scores[(scored_by, test)]
-            result = metrics.pair_metrics(frame["r_chosen"], frame["r_rejected"], [ece_bins])
+            result = metrics.pair_metrics(frame["r_chosen"], frame["r_rejected"], [ece_bins], tie_credit)
             rows.append({"base": base, "k": k, "scheme": scheme, "test_source": test,
                          "accuracy": result["accuracy"], "ece": result[f"ece_{ece_bins}"]})
     return with_labels(pd.DataFrame(rows).astype({"k": "Int64"}))
 
 
-def calibration_table(base, scores, heldout_scores, fit_sources, sources, ece_bins):
+def calibration_table(base, scores, heldout_scores, fit_sources, sources, ece_bins, tie_credit=0.0):
     """Each RM before and after temperature scaling: T fitted on the held-out pairs of the sources
     it was trained on (`fit_sources[scheme]`), then ECE, Brier and NLL on every test source."""
     rows = []
@@ -101,8 +102,8 @@ def calibration_table(base, scores, heldout_scores, fit_sources, sources, ece_bi
         t = temperature.fit_temperature(held["r_chosen"] - held["r_rejected"])
         for test in sources:
             frame = scores[(scheme, test)]
-            before = metrics.pair_metrics(frame["r_chosen"], frame["r_rejected"], [ece_bins])
-            after = metrics.pair_metrics(frame["r_chosen"] / t, frame["r_rejected"] / t, [ece_bins])
+            before = metrics.pair_metrics(frame["r_chosen"], frame["r_rejected"], [ece_bins], tie_credit)
+            after = metrics.pair_metrics(frame["r_chosen"] / t, frame["r_rejected"] / t, [ece_bins], tie_credit)
             rows.append({"base": base, "scheme": scheme, "test_source": test, "temperature": t,
                          "fitted_on": " ".join(fitted_on), "accuracy": before["accuracy"],
                          **{f"{name}{suffix}": result[key] for suffix, result in (("", before), ("_scaled", after))

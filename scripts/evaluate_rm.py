@@ -11,10 +11,12 @@ def main():
     parser.add_argument("--base", required=True)
     parser.add_argument("--scores", nargs="+", required=True, help="SCHEME:SOURCE=PATH of each scores file")
     parser.add_argument("--bins", type=int, nargs="+", required=True)
+    parser.add_argument("--tie-credit", type=float, default=0.0, help="credit of a tie in accuracy (0 or 0.5)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     paths = names.keyed_paths(args.scores, 2)
-    table = tables.metrics_table(args.base, tables.read_scores(paths), tables.keyed_sources(paths), args.bins)
+    table = tables.metrics_table(args.base, tables.read_scores(paths), tables.keyed_sources(paths), args.bins,
+                                  args.tie_credit)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
     print(table[table.test_source == "all"][["scheme", "accuracy", f"ece_{args.bins[0]}"]].to_string(index=False))

@@ -14,21 +14,21 @@ from matplotlib.patches import Patch, Rectangle
 from more_lib import cli, metrics, names, plotting, tables
 
 
-def accuracy_matrix(scores, schemes, sources):
+def accuracy_matrix(scores, schemes, sources, tie_credit):
     def accuracy(scheme, source):
         rows = plotting.pairs(scores, scheme, source)
-        return metrics.pair_metrics(rows["r_chosen"], rows["r_rejected"], bins=())["accuracy"]
+        return metrics.accuracy(rows["r_chosen"], rows["r_rejected"], tie_credit)
 
     return np.array([[accuracy(scheme, source) for source in sources] for scheme in schemes])
 
 
-def plot(scores, sources, focus):
+def plot(scores, sources, focus, tie_credit=0.0):
     schemes = ["raw", *names.singles(sources)]
     rows = np.arange(len(schemes))
     colors = [plotting.color(s, sources) for s in schemes]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(plotting.DOUBLE, 2.4), width_ratios=[1.15, 1, 1])
 
-    accuracy = accuracy_matrix(scores, schemes, sources)
+    accuracy = accuracy_matrix(scores, schemes, sources, tie_credit)
     low = min(0.5, accuracy.min())  # chance level is the natural floor of the colour scale
     left.imshow(accuracy, cmap="Blues", vmin=low, vmax=1.0, aspect="auto")
     for (i, j), value in np.ndenumerate(accuracy):
@@ -87,13 +87,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scores", nargs="+", required=True, help="SCHEME:SOURCE=PATH of each scores file: the raw and single-source RMs on every source")
     parser.add_argument("--focus", default="harmless", help="test source of the middle and right panels")
+    parser.add_argument("--tie-credit", type=float, default=0.0, help="credit of a tie in accuracy (0 or 0.5)")
     parser.add_argument("--output", type=Path, nargs="+", required=True, help="the figure's .png and .pdf files")
     args = parser.parse_args()
     paths = names.keyed_paths(args.scores, 2)
     sources = tables.keyed_sources(paths)
     if args.focus not in sources:
         parser.error(f"--focus {args.focus} is not one of the scored test sources")
-    plotting.save(plot(plotting.load_scores(paths), sources, args.focus), args.output)
+    plotting.save(plot(plotting.load_scores(paths), sources, args.focus, args.tie_credit), args.output)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from tests.workflow_run import REPO, snakemake
 pytestmark = pytest.mark.cluster
 
 KEEP = ["helpful", "harmless"]
-TARGETS = [*(f"results/data/{source}/train.jsonl" for source in KEEP), "results/rm/tiny-s/raw"]
+TARGETS = [*(f"results/data/{source}/train.jsonl" for source in KEEP), "results/rm/tiny-s/raw", "results/data/report.csv"]
 # Status polls: the plugin waits this long after a check that saw a job finish and 10 s more after
 # each check that saw none; Snakemake exits one wait after the last job. A job takes 10-16 s here
 # (two Snakemake start-ups, then the script), so with 4 s each level of the DAG is seen done at the
@@ -83,14 +83,17 @@ def test_slurm_profile_builds_data_and_a_reward_model_as_sbatch_jobs(partition, 
         print(f"\nsnakemake --profile slurm: {elapsed:.1f} s, sbatch job ids: {' '.join(ids)}")
     assert code == 0, output[-6000:]
     total = int(re.search(r"^total\s+(\d+)", output, re.MULTILINE)[1])
-    assert len(ids) == len(set(ids)) == total == 4, output[-3000:]  # 2 sources, tokenizer, RM: all via sbatch
+    # 2 sources, their held-out and resampled splits, tokenizer, RM via sbatch; the data report is a
+    # local rule: it runs on this node and is never queued.
+    assert len(ids) == len(set(ids)) == total - 1 == 8, output[-3000:]
+    assert re.search(r"^localrule data_report:", output, re.MULTILINE), output[-3000:]
 
     jobs = slurm_jobs(ids)
     with capsys.disabled():
         print("\n".join(f"  SLURM job {i}: {state} {comment}" for i, (state, comment) in jobs.items()))
     assert {state for state, _ in jobs.values()} == {"COMPLETED"}
     train = [i for i, (_, comment) in jobs.items() if comment.startswith("rule_train_rm")]
-    assert len(train) == 1
+    assert len(train) == 1 and not any("data_report" in comment for _, comment in jobs.values())
     # The rule's own resources reached sbatch: memory and run time of the base (defaults 2000 MB, 60 min).
     details = subprocess.run(["scontrol", "show", "job", train[0]], check=True, capture_output=True,
                              text=True).stdout

@@ -30,9 +30,9 @@ def rjs_examples(wildcards):
 
 def train_policy(data):
     """The one command of every policy-training rule; `data` says what it trains on."""
-    return ("python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q} " + data
-            + " --settings {params.settings:q} --seed {params.seed} --output {output:q}"
-            " --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1")
+    return " ".join(["python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q}", data,
+                     "--settings {params.settings:q} --seed {params.seed} --output {output:q}",
+                     "--checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"])
 
 
 rule pretrain_policy:

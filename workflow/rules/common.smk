@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 
@@ -57,6 +58,7 @@ POLICY = config["policy"]
 JUDGE = config["judge"]
 TASKS = list(JUDGE["tasks"])
 BASES = list(config["bases"])
+TIE_CREDIT = config["evaluation"]["tie_credit"]
 RESAMPLE_N = config["resample"]["n"]
 
 
@@ -227,23 +229,11 @@ wildcard_constraints:
     n=r"\d+",
 
 
-# Sub-minute CPU jobs run on the submitting node: a cluster run does not queue them.
-localrules:
-    data_report,
-    evaluate_rm,
-    table2,
-    outliers,
-    ksweep,
-    calibration,
-    claims,
-    fig_cross_dataset,
-    fig_schemes,
-    fig_reward_differences,
-    fig_ksweep,
-    fig_reliability,
-    rjs_select,
-    selection_table,
-    ppl_table,
-    judge_ledger,
-    table1,
-    fig7,
+# Sub-minute CPU jobs run on the submitting node: a cluster run does not queue them. (A dry run
+# prints every job as "rule", so the list is said once here; a real run prints "localrule".)
+LOCAL_RULES = ["data_report", "evaluate_rm", "table2", "outliers", "ksweep", "calibration", "claims",
+               "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
+               "rjs_select", "selection_table", "ppl_table", "judge_ledger", "table1", "fig7"]
+logger.info(f"Local rules (run by snakemake itself, never submitted to a cluster): {', '.join(LOCAL_RULES)}")
+
+workflow.localrules(*LOCAL_RULES)

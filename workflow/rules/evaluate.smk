@@ -35,13 +35,14 @@ rule evaluate_rm:
     params:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
         bins=config["evaluation"]["bins"],
+        tie_credit=TIE_CREDIT,
     log:
         "results/logs/evaluate_rm/{base}.log",
     benchmark:
         "results/benchmarks/evaluate_rm/{base}.tsv"
     shell:
         "python {SCRIPTS:q}/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
-        " --bins {params.bins} --output {output:q} > {log:q} 2>&1"
+        " --bins {params.bins} --tie-credit {params.tie_credit} --output {output:q} > {log:q} 2>&1"
 
 
 rule table2:
@@ -52,6 +53,7 @@ rule table2:
         csv=report("results/table2.csv", caption="../report/table2.rst", category="Tables"),
         markdown="results/table2.md",
     params:
+        mix=MIX,
         ece_bins=TABLE2["ece_bins"],
         ece=TABLE2["ece"],
     log:
@@ -59,7 +61,7 @@ rule table2:
     benchmark:
         "results/benchmarks/table2.tsv"
     shell:
-        "python {SCRIPTS:q}/make_table2.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {MIX:q}"
+        "python {SCRIPTS:q}/make_table2.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output.csv:q} --markdown {output.markdown:q}"
         " > {log:q} 2>&1"
 
@@ -74,12 +76,13 @@ rule outliers:
         markdown="results/outliers/{base}.md",
     params:
         scores=keyed("scores", score_keys(FOCUS_SCHEMES, ANALYSIS["focus"])),
+        mix=MIX,
         factor=ANALYSIS["outlier_iqr"],
         ece_bins=TABLE2["ece_bins"],
     log:
         "results/logs/outliers/{base}.log",
     shell:
-        "python {SCRIPTS:q}/make_outliers.py --base {wildcards.base:q} --scores {params.scores:q} --mix {MIX:q}"
+        "python {SCRIPTS:q}/make_outliers.py --base {wildcards.base:q} --scores {params.scores:q} --mix {params.mix:q}"
         " --iqr-factor {params.factor} --ece-bins {params.ece_bins}"
         " --output {output.csv:q} --markdown {output.markdown:q} > {log:q} 2>&1"
 
@@ -94,11 +97,13 @@ rule ksweep:
         scores=keyed("scores", score_keys([*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES], ANALYSIS["focus"])),
         mixes=[f"{k}={mix}" for k, mix in KSWEEP.items()],
         ece_bins=TABLE2["ece_bins"],
+        tie_credit=TIE_CREDIT,
     log:
         "results/logs/ksweep/{base}.log",
     shell:
         "python {SCRIPTS:q}/make_ksweep.py --base {wildcards.base:q} --scores {params.scores:q}"
-        " --mixes {params.mixes:q} --ece-bins {params.ece_bins} --output {output:q} > {log:q} 2>&1"
+        " --mixes {params.mixes:q} --ece-bins {params.ece_bins} --tie-credit {params.tie_credit} --output {output:q}"
+        " > {log:q} 2>&1"
 
 
 def calibration_fits():
@@ -120,11 +125,13 @@ rule calibration:
         heldout=keyed("heldout", score_keys(TABLE2_SCHEMES, SOURCES)),
         fits=[f"{scheme}={','.join(fitted)}" for scheme, fitted in calibration_fits().items()],
         ece_bins=TABLE2["ece_bins"],
+        tie_credit=TIE_CREDIT,
     log:
         "results/logs/calibration/{base}.log",
     shell:
         "python {SCRIPTS:q}/make_calibration.py --base {wildcards.base:q} --scores {params.scores:q}"
-        " --heldout {params.heldout:q} --fits {params.fits:q} --ece-bins {params.ece_bins} --output {output:q}"
+        " --heldout {params.heldout:q} --fits {params.fits:q} --ece-bins {params.ece_bins}"
+        " --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
 
 
@@ -141,11 +148,12 @@ rule claims:
         report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
     params:
         tables=keyed("tables", [names.key(table, base) for table in CLAIM_TABLES for base in BASES]),
+        mix=MIX,
         aligned=ALIGN["ksweep"]["bases"],
         tolerance=ANALYSIS["accuracy_tolerance"],
     log:
         "results/logs/claims.log",
     shell:
         "python {SCRIPTS:q}/make_claims.py --table2 {input.table2:q} --tables {params.tables:q} --sources {SOURCES:q}"
-        " --mix {MIX:q} --tolerance {params.tolerance} --correlation {input.correlation:q}"
+        " --mix {params.mix:q} --tolerance {params.tolerance} --correlation {input.correlation:q}"
         " --aligned-bases {params.aligned:q} --output {output:q} > {log:q} 2>&1"

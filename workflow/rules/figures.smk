@@ -29,12 +29,13 @@ rule fig_cross_dataset:
         figure("fig1_cross_dataset"),
     params:
         scores=keyed("scores", score_keys(FIG1_SCHEMES, SOURCES)),
-        focus=ANALYSIS["focus"][-1],  # the paper's middle panel shows the harmless test set
+        focus=ANALYSIS["focus"][-1],
+        tie_credit=TIE_CREDIT,  # the paper's middle panel shows the harmless test set
     log:
         "results/logs/figures/{base}/fig1_cross_dataset.log",
     shell:
         "python {SCRIPTS:q}/fig_cross_dataset.py --scores {params.scores:q} --focus {params.focus:q}"
-        " --output {output:q} > {log:q} 2>&1"
+        " --tie-credit {params.tie_credit} --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_schemes:
@@ -45,11 +46,12 @@ rule fig_schemes:
         accuracy=figure("fig3_accuracy"),
         ece=figure("fig4_ece"),
     params:
+        mix=MIX,
         ece_bins=TABLE2["ece_bins"],
     log:
         "results/logs/figures/{base}/fig_schemes.log",
     shell:
-        "python {SCRIPTS:q}/fig_schemes.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {MIX:q}"
+        "python {SCRIPTS:q}/fig_schemes.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --accuracy-output {output.accuracy:q}"
         " --ece-output {output.ece:q} > {log:q} 2>&1"
 
@@ -64,12 +66,13 @@ rule fig_reward_differences:
         fig9=figure("fig9_rewards"),
     params:
         scores=keyed("scores", score_keys(FIG5_SCHEMES, SOURCES)),
+        mix=MIX,
         focus=ANALYSIS["focus"],
         factor=ANALYSIS["outlier_iqr"],
     log:
         "results/logs/figures/{base}/fig_reward_differences.log",
     shell:
-        "python {SCRIPTS:q}/fig_reward_differences.py --scores {params.scores:q} --mix {MIX:q}"
+        "python {SCRIPTS:q}/fig_reward_differences.py --scores {params.scores:q} --mix {params.mix:q}"
         " --focus {params.focus:q} --iqr-factor {params.factor} --fig5-output {output.fig5:q}"
         " --fig8-output {output.fig8:q} --fig9-output {output.fig9:q} > {log:q} 2>&1"
 

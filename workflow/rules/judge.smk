@@ -57,13 +57,14 @@ rule table1:
         markdown="results/table1.md",
     params:
         judgments=keyed("judgments", [names.key(base, task) for base in BASES for task in TASKS]),
+        mix=MIX,
         sources=ALIGN["sources"],
         ece_bins=TABLE2["ece_bins"],
     log:
         "results/logs/table1.log",
     shell:
         "python {SCRIPTS:q}/make_table1.py --metrics {input.metrics:q} --ppl {input.ppl:q}"
-        " --judgments {params.judgments:q} --mix {MIX:q} --sources {params.sources:q} --ece-bins {params.ece_bins}"
+        " --judgments {params.judgments:q} --mix {params.mix:q} --sources {params.sources:q} --ece-bins {params.ece_bins}"
         " --output {output.csv:q} --markdown {output.markdown:q} > {log:q} 2>&1"
 
 
