@@ -13,14 +13,16 @@ def main():
     parser.add_argument("--spec", required=True, help="JSON: the source's config entry")
     parser.add_argument("--world", required=True, help="JSON: the `synthetic` config block")
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--train", type=Path, required=True, help="the train split's JSON-lines file")
+    parser.add_argument("--test", type=Path, required=True, help="the test split's JSON-lines file")
+    parser.add_argument("--report", type=Path, required=True, help="the report rows (JSON)")
     args = parser.parse_args()
     splits, report = prepare.prepare_source(
         args.source, json.loads(args.spec), json.loads(args.world), args.seed
     )
     for split, records in splits.items():
-        data.write_records(records, args.out_dir / f"{split}.jsonl")
-    io.write_json(report, args.out_dir / "prepare.json")
+        data.write_records(records, getattr(args, split))
+    io.write_json(report, args.report)
     for row in report:
         print(f"{row['source']}/{row['split']}: read {row['rows_read']}, kept {row['kept']} "
               f"({row['kept_one_empty']} with one empty reply), dropped {row['dropped']}")

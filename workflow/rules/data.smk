@@ -54,9 +54,10 @@ rule prepare_source:
     benchmark:
         "results/benchmarks/prepare_source/{source}.tsv"
     shell:
-        "python {SCRIPTS}/prepare_data.py --source {wildcards.source} --spec {params.spec:q}"
-        " --world {params.world:q} --seed {params.seed} --out-dir $(dirname {output.train})"
-        " > {log} 2>&1"
+        "python {SCRIPTS:q}/prepare_data.py --source {wildcards.source:q} --spec {params.spec:q}"
+        " --world {params.world:q} --seed {params.seed} --train {output.train:q} --test {output.test:q}"
+        " --report {output.report:q}"
+        " > {log:q} 2>&1"
 
 
 rule holdout_source:
@@ -72,8 +73,8 @@ rule holdout_source:
     log:
         "results/logs/holdout_source/{source}.log",
     shell:
-        "python {SCRIPTS}/holdout_data.py --input {input.train} --n {params.n} --seed {params.seed}"
-        " --rest {output.rest} --heldout {output.heldout} > {log} 2>&1"
+        "python {SCRIPTS:q}/holdout_data.py --input {input.train:q} --n {params.n} --seed {params.seed}"
+        " --rest {output.rest:q} --heldout {output.heldout:q} > {log:q} 2>&1"
 
 
 rule resample_source:
@@ -91,9 +92,9 @@ rule resample_source:
     benchmark:
         "results/benchmarks/resample_source/{source}.{n}.tsv"
     shell:
-        "python {SCRIPTS}/resample_data.py --input {input.train} --n {wildcards.n}"
-        " --seed {params.seed} --output {output.records} --summary {output.summary}"
-        " --heldout {input.heldout} > {log} 2>&1"
+        "python {SCRIPTS:q}/resample_data.py --input {input.train:q} --n {wildcards.n:q}"
+        " --seed {params.seed} --output {output.records:q} --summary {output.summary:q}"
+        " --heldout {input.heldout:q} > {log:q} 2>&1"
 
 
 rule data_report:
@@ -110,8 +111,8 @@ rule data_report:
     benchmark:
         "results/benchmarks/data_report.tsv"
     shell:
-        "python {SCRIPTS}/data_report.py --prepared {input.prepared}"
-        " --resampled {input.resampled} --paper-counts {params.paper_counts:q} --output {output} > {log} 2>&1"
+        "python {SCRIPTS:q}/data_report.py --prepared {input.prepared:q}"
+        " --resampled {input.resampled:q} --paper-counts {params.paper_counts:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule build_tokenizer:
@@ -127,5 +128,5 @@ rule build_tokenizer:
     benchmark:
         "results/benchmarks/build_tokenizer.tsv"
     shell:
-        "python {SCRIPTS}/build_tokenizer.py --inputs {input.corpus}"
-        " --min-frequency {params.min_frequency} --output-dir {output} > {log} 2>&1"
+        "python {SCRIPTS:q}/build_tokenizer.py --inputs {input.corpus:q}"
+        " --min-frequency {params.min_frequency} --output-dir {output:q} > {log:q} 2>&1"
