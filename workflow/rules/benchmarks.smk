@@ -25,3 +25,23 @@ rule bench_reward:
         " --train {input.train:q} --tests {input.tests:q} --seed {params.seed} --threads {threads}"
         " --steps {params.steps} --rounds {params.rounds}"
         " --overhead-csv {output.overhead:q} --scoring-csv {output.scoring:q} > {log:q} 2>&1"
+
+
+# The GPU check (README: Devices and precision): run on a GPU node, e.g.
+#   snakemake --profile slurm results/benchmarks/gpu.csv
+# Architectures come from config/models/, so it needs no download.
+rule bench_gpu:
+    input:
+        models=[str(REPO / "config" / "models" / f"{name}.json") for name in ["pythia-1.4b", "llama-7b"]],
+        deepspeed=[str(REPO / "config" / "deepspeed" / f"{name}.json") for name in ["zero2", "paper_offload"]],
+        code=code("bench_gpu.py", "bench_reward.py"),
+    output:
+        "results/benchmarks/gpu.csv",
+    threads: 8
+    resources:
+        gpu=1,
+        runtime=15,
+    log:
+        "results/logs/bench_gpu.log",
+    shell:
+        "python {SCRIPTS:q}/bench_gpu.py --output {output:q} --threads {threads} > {log:q} 2>&1"
