@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from more_lib import device, io, models, policy, weighting
+from more_lib import checkpoint, device, io, models, policy, weighting
 from more_lib.seeding import rng_for
 
 
@@ -133,13 +133,27 @@ class _DeepSpeed:
         return self.engine.module.state_dict()
 
 
-def resume(trainer, checkpoint_dir, extra):
-    """(first step, log so far, *extra state) from the last checkpoint, or a fresh start."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+def _barrier():
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def resume(trainer, checkpoint_dir, extra, fingerprint):
+    """(first step, log so far, *extra state) from the last checkpoint if the same run made it (its
+    fingerprint, more_lib.checkpoint), else a fresh start in an emptied folder."""
     state = {"step": 0, "log": [], **extra}
-    if (checkpoint_dir / ("latest" if "WORLD_SIZE" in os.environ else "state.pt")).exists():
+    has_state = (checkpoint_dir / ("latest" if "WORLD_SIZE" in os.environ else "state.pt")).exists()
+    ok, why = checkpoint.resumable(checkpoint_dir, fingerprint, has_state)
+    primary = rank_and_world()[0] == 0
+    if why and primary:
+        print(f"discarding the checkpoint in {checkpoint_dir}, made by a different run: {why}", flush=True)
+    _barrier()  # every rank has decided before rank 0 empties the folder
+    if ok:
         state = trainer.load(checkpoint_dir)
         print(f"resumed from the checkpoint at step {state['step']}", flush=True)
+    elif primary:
+        checkpoint.start_afresh(checkpoint_dir, fingerprint)
+    _barrier()
     return state["step"], state["log"], *(state[key] for key in extra)
 
 
@@ -176,13 +190,14 @@ def _adamw(model, settings):
     return torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
 
 
-def train_reward_model(model, tokenizer, records_by_source, scheme, settings, seed, checkpoint_dir, max_steps=None):
+def train_reward_model(model, tokenizer, records_by_source, scheme, settings, seed, checkpoint_dir, max_steps=None, *,
+                       fingerprint):
     """Train `model` in place; return the log rows (one per step) for rank 0 to write."""
     rank, world = rank_and_world()
     sources = [records[0]["source"] for records in records_by_source]
     plan = step_plan([len(r) for r in records_by_source], settings["pairs_per_source"], seed, sources)
     trainer = make_trainer(model, settings, len(sources) * settings["pairs_per_source"] // world)
-    start, log, more_state = resume(trainer, checkpoint_dir, {"more_state": {}})
+    start, log, more_state = resume(trainer, checkpoint_dir, {"more_state": {}}, fingerprint)
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
@@ -201,13 +216,13 @@ def example_plan(num_examples, batch_size, epochs, seed):
     return [order[i:i + batch_size] for order in orders for i in range(0, num_examples, batch_size)]
 
 
-def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max_steps=None):
+def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max_steps=None, *, fingerprint):
     """Causal-LM training on (ids, labels) examples (pre-training, SFT or RJS); returns the trainer
     and one log row per step. Under torchrun each rank takes its share of every batch."""
     rank, world = rank_and_world()
     plan = example_plan(len(examples), settings["batch_size"], settings["epochs"], seed)
     trainer = make_trainer(model, settings, max(1, settings["batch_size"] // world))
-    start, log = resume(trainer, checkpoint_dir, {})
+    start, log = resume(trainer, checkpoint_dir, {}, fingerprint)
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()

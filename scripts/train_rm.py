@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from more_lib import cli, data, io, models, train
+from more_lib import checkpoint, cli, data, io, models, train
 
 
 def main():
@@ -34,7 +34,8 @@ def main():
     if args.scheme != "raw":
         records = [data.read_records(path) for path in args.train]
         trainer, log, _ = train.train_reward_model(
-            model, tokenizer, records, args.scheme, settings, args.seed, args.checkpoint_dir, args.max_steps)
+            model, tokenizer, records, args.scheme, settings, args.seed, args.checkpoint_dir, args.max_steps,
+            fingerprint=checkpoint.of_arguments(args))
         state_dict = trainer.state_dict_for_export()
     else:
         state_dict = model.state_dict()
