@@ -8,42 +8,18 @@ import sys
 from pathlib import Path
 
 from snakemake.logging import logger
-from snakemake.utils import validate
 
-
-# An overlay removes an entry of the default (a base, a source) by setting it to null.
-for key in ("bases", "sources"):
-    if isinstance(config.get(key), dict):
-        config[key] = {name: spec for name, spec in config[key].items() if spec is not None}
-validate(config, schema="../schemas/config.schema.yaml")
-
-SOURCES = list(config["sources"])
 REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
 LIB = REPO / "more_lib"
+sys.path.insert(0, str(REPO))  # the workflow's own copy of the library, whatever is installed
+from more_lib import config_check  # noqa: E402
 
-if any(s["kind"] == "synthetic" for s in config["sources"].values()) and "synthetic" not in config:
-    raise ValueError("config key 'synthetic' is required when a source has kind: synthetic")
-
-
-def check_names(key, names, known, what):
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise ValueError(f"config key '{key}' names {what} not under '{what}': {', '.join(unknown)}")
-
-
-for mix, members in config["mixes"].items():
-    check_names(f"mixes.{mix}", members, SOURCES, "sources")
-for key in ("focus", "ksweep"):
-    check_names(f"analysis.{key}", config["analysis"][key], SOURCES, "sources")
-check_names("alignment.sources", config["alignment"]["sources"], SOURCES, "sources")
-check_names("policy.pretrain.sources", config["policy"].get("pretrain", {}).get("sources", []), SOURCES, "sources")
-check_names("judge.tasks", config["judge"]["tasks"].values(), SOURCES, "sources")
-check_names("alignment.ksweep.bases", config["alignment"]["ksweep"]["bases"], config["bases"], "bases")
-if config["evaluation"]["table2"]["mix"] not in config["mixes"]:
-    raise ValueError(f"config key 'evaluation.table2.mix' names no mix under 'mixes': "
-                     f"{config['evaluation']['table2']['mix']}")
-
+# Before any job: the schema (integers strict, names that can reach paths and shell commands checked),
+# then the names one part of the config uses for another; one short line per problem, naming the key.
+# An overlay removes an entry of the default (a base, a source) by setting it to null.
+config_check.check(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+SOURCES = list(config["sources"])
 
 
 # ---- names and the helpers every stage shares (include order does not matter) ----------------

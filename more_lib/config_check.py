@@ -1,0 +1,140 @@
+"""Config validation before any job runs: the JSON schema (workflow/schemas/config.schema.yaml) with
+integers that must be integers, then what a schema cannot say (names the config refers to, the
+synthetic world's feature names). Every error is one line naming the key, the value and what was
+expected:
+
+    config key 'resample.n': 40.0 is not an integer
+    config key 'bases.tiny-s.reward.lrr': unknown key (expected one of: checkpoint_every, deepspeed, ...)
+"""
+
+import reprlib
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import best_match
+
+from more_lib import synthetic
+from more_lib.errors import ConfigError
+
+TYPES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+         "object": "a mapping", "array": "a list", "null": "null"}
+MOST_ERRORS = 5
+_short = reprlib.Repr()
+_short.maxstring, _short.maxother, _short.maxdict, _short.maxlist = 60, 60, 3, 4
+
+
+def _strict_integer(checker, value):
+    # JSON Schema counts 40.0 as an integer; a count or a size in the config must be written 40
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _with_defaults(validator_class):
+    """Fill in the schema's `default`s while validating (as snakemake.utils.validate does)."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(name, sub["default"])
+        yield from check_properties(validator, props, instance, schema)
+
+    return validators.extend(validator_class, {"properties": properties})
+
+
+Validator = _with_defaults(validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer)))
+
+
+def _key(path):
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def describe(error):
+    """One line for a schema error: the key, the value, what was expected."""
+    key, value, kind, expected = _key(error.absolute_path), error.instance, error.validator, error.validator_value
+    if kind == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(known))
+        return f"config key '{_key([*error.absolute_path, unknown[0]])}': unknown key (expected one of: {', '.join(known)})"
+    if kind == "required":
+        missing = [name for name in expected if name not in value]
+        return f"config key '{key}': missing key '{missing[0]}'"
+    if kind in ("oneOf", "anyOf") and all(set(branch) == {"required"} for branch in expected):
+        choices = " or ".join(" + ".join(branch["required"]) for branch in expected)
+        return f"config key '{key}': needs {'exactly ' if kind == 'oneOf' else ''}one of: {choices}"
+    if kind in ("oneOf", "anyOf") and error.context:
+        return describe(best_match(error.context))
+    if "propertyNames" in error.relative_schema_path:
+        return f"config key '{key}': the name {value!r} is not allowed ({error.schema.get('description', kind)})"
+    if kind == "type":
+        wanted = " or ".join(TYPES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        return f"config key '{key}': {_short.repr(value)} is not {wanted}"
+    if kind == "enum":
+        return f"config key '{key}': {_short.repr(value)} is not one of {', '.join(map(str, expected))}"
+    # jsonschema's own message starts with the whole value; keep it short
+    return f"config key '{key}': {error.message.replace(repr(value), _short.repr(value))}"
+
+
+def check_schema(config, schema_path):
+    """Validate `config` (filling in defaults); a ConfigError lists each problem on one line."""
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    errors = sorted(Validator(schema).iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if errors:
+        lines = [describe(e) for e in errors]
+        lines = list(dict.fromkeys(lines))  # one problem can fail several branches of a schema
+        more = [f"... and {len(lines) - MOST_ERRORS} more"] if len(lines) > MOST_ERRORS else []
+        raise ConfigError("\n".join(lines[:MOST_ERRORS] + more))
+
+
+def check_names(key, names, known, what):
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ConfigError(f"config key '{key}' names {what} not under '{what}': {', '.join(unknown)}")
+
+
+def check_references(config):
+    """The names one part of the config uses for another (sources, bases, mixes, world features)."""
+    sources = list(config["sources"])
+    for mix, members in config["mixes"].items():
+        check_names(f"mixes.{mix}", members, sources, "sources")
+    for key in ("focus", "ksweep"):
+        check_names(f"analysis.{key}", config["analysis"][key], sources, "sources")
+    check_names("alignment.sources", config["alignment"]["sources"], sources, "sources")
+    check_names("policy.pretrain.sources", config["policy"].get("pretrain", {}).get("sources", []), sources, "sources")
+    check_names("judge.tasks", config["judge"]["tasks"].values(), sources, "sources")
+    check_names("alignment.ksweep.bases", config["alignment"]["ksweep"]["bases"], config["bases"], "bases")
+    if config["evaluation"]["table2"]["mix"] not in config["mixes"]:
+        raise ConfigError(f"config key 'evaluation.table2.mix' names no mix under 'mixes': "
+                          f"{config['evaluation']['table2']['mix']}")
+    check_world(config)
+
+
+def check_world(config):
+    """Each synthetic source's drift, marker rates and topics name what the world defines."""
+    synthetic_sources = {name: spec for name, spec in config["sources"].items() if spec["kind"] == "synthetic"}
+    if not synthetic_sources:
+        return
+    world = config.get("synthetic")
+    if world is None:
+        raise ConfigError("config key 'synthetic' is required when a source has kind: synthetic")
+    for name, spec in synthetic_sources.items():
+        for key, used, known, what in [
+                ("drift", spec["drift"], synthetic.feature_names(world), "feature"),
+                ("style.marker_rates", spec["style"]["marker_rates"], list(world["attributes"]), "attribute"),
+                ("style.topics", spec["style"]["topics"], list(world["topics"]), "topic")]:
+            unknown = sorted(set(used) - set(known))
+            if unknown:
+                raise ConfigError(f"config key 'sources.{name}.{key}': {', '.join(map(repr, unknown))} is no {what} "
+                                  f"of the synthetic world (expected one of: {', '.join(known)})")
+
+
+def check(config, schema_path):
+    """Everything, in place: an overlay's null entries (a base or source set to null) removed,
+    the schema's defaults filled in. Raises a ConfigError before any job runs."""
+    for key in ("bases", "sources"):
+        if isinstance(config.get(key), dict):
+            config[key] = {name: spec for name, spec in config[key].items() if spec is not None}
+    check_schema(config, schema_path)
+    check_references(config)
