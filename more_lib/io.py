@@ -62,14 +62,18 @@ def read_json(path):
 
 
 @contextlib.contextmanager
-def atomic_dir(path):
-    """Like atomic_path, for a folder (a Hugging Face checkpoint or tokenizer)."""
+def atomic_dir(path, keep=()):
+    """Like atomic_path, for a folder (a Hugging Face checkpoint or tokenizer). The entries of the
+    old folder named in `keep` (a training run's live log) move into the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
+        for name in keep:
+            if (path / name).exists():
+                os.replace(path / name, tmp / name)
         shutil.rmtree(path, ignore_errors=True)
         os.replace(tmp, path)
     finally:

@@ -76,9 +76,9 @@ def rewards_and_features(model, input_ids, attention_mask):
     return out.logits[:, 0].float(), z
 
 
-def save_pretrained(model, tokenizer, path):
+def save_pretrained(model, tokenizer, path, keep=()):
     """A plain Hugging Face folder that the Auto* classes (sequence classifier or causal LM) and
-    AutoTokenizer load as it is."""
-    with atomic_dir(path) as tmp:
+    AutoTokenizer load as it is; `keep`: entries of the folder to carry over (io.atomic_dir)."""
+    with atomic_dir(path, keep) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from more_lib import checkpoint, device, io, models, policy, weighting
+from more_lib import checkpoint, device, io, models, policy, progress, weighting
 from more_lib.seeding import rng_for
 
 
@@ -190,14 +190,22 @@ def _adamw(model, settings):
     return torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
 
 
+def live_view(live_dir, log, plan, max_steps, settings, desc):
+    """The run's progress bar and (given `live_dir`) its live train_log.csv and TensorBoard files."""
+    total = min(len(plan), max_steps or len(plan))
+    return progress.Live(live_dir, log, total, settings["log_every"], desc, primary=rank_and_world()[0] == 0)
+
+
 def train_reward_model(model, tokenizer, records_by_source, scheme, settings, seed, checkpoint_dir, max_steps=None, *,
-                       fingerprint):
-    """Train `model` in place; return the log rows (one per step) for rank 0 to write."""
+                       fingerprint, live_dir=None):
+    """Train `model` in place; return the log rows (one per step) for rank 0 to write. Rank 0 also
+    writes them into `live_dir` as training goes (more_lib.progress)."""
     rank, world = rank_and_world()
     sources = [records[0]["source"] for records in records_by_source]
     plan = step_plan([len(r) for r in records_by_source], settings["pairs_per_source"], seed, sources)
     trainer = make_trainer(model, settings, len(sources) * settings["pairs_per_source"] // world)
     start, log, more_state = resume(trainer, checkpoint_dir, {"more_state": {}}, fingerprint)
+    live = live_view(live_dir, log, plan, max_steps, settings, scheme)
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
@@ -205,8 +213,11 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
                                                              settings["max_length"], rank, world))
         row = optimise_step(trainer, batch, sources, scheme, more_state, settings)
         log.append({"step": step + 1, **row, "seconds": time.perf_counter() - began})
+        live.add(log[-1])
         if (step + 1) % settings["checkpoint_every"] == 0:
             trainer.save(checkpoint_dir, {"step": step + 1, "log": log, "more_state": more_state})
+            live.flush()
+    live.close()
     return trainer, log, sources
 
 
@@ -216,13 +227,15 @@ def example_plan(num_examples, batch_size, epochs, seed):
     return [order[i:i + batch_size] for order in orders for i in range(0, num_examples, batch_size)]
 
 
-def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max_steps=None, *, fingerprint):
+def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max_steps=None, *, fingerprint,
+                 live_dir=None):
     """Causal-LM training on (ids, labels) examples (pre-training, SFT or RJS); returns the trainer
     and one log row per step. Under torchrun each rank takes its share of every batch."""
     rank, world = rank_and_world()
     plan = example_plan(len(examples), settings["batch_size"], settings["epochs"], seed)
     trainer = make_trainer(model, settings, max(1, settings["batch_size"] // world))
     start, log = resume(trainer, checkpoint_dir, {}, fingerprint)
+    live = live_view(live_dir, log, plan, max_steps, settings, "policy")
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
@@ -234,6 +247,9 @@ def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max
         trainer.backward_and_step(nll / seen[1].clamp(min=1))
         log.append({"step": step + 1, "loss": (seen[0] / seen[1]).item(), "tokens": round(seen[1].item() * world),
                     "seconds": time.perf_counter() - began})
+        live.add(log[-1])
         if (step + 1) % settings["checkpoint_every"] == 0:
             trainer.save(checkpoint_dir, {"step": step + 1, "log": log})
+            live.flush()
+    live.close()
     return trainer, log

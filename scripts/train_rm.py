@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from more_lib import checkpoint, cli, data, io, models, train
+from more_lib import checkpoint, cli, data, io, models, progress, train
 
 
 def main():
@@ -35,14 +35,14 @@ def main():
         records = [data.read_records(path) for path in args.train]
         trainer, log, _ = train.train_reward_model(
             model, tokenizer, records, args.scheme, settings, args.seed, args.checkpoint_dir, args.max_steps,
-            fingerprint=checkpoint.of_arguments(args))
+            fingerprint=checkpoint.of_arguments(args), live_dir=args.output)
         state_dict = trainer.state_dict_for_export()
     else:
         state_dict = model.state_dict()
     if train.rank_and_world()[0] == 0:
         model.load_state_dict({k: v.float() for k, v in state_dict.items()})
-        models.save_pretrained(model, tokenizer, args.output)
-        with io.atomic_path(args.output / "train_log.csv") as tmp:
+        models.save_pretrained(model, tokenizer, args.output, keep=progress.FILES)  # the TensorBoard files
+        with io.atomic_path(args.output / progress.LOG) as tmp:
             pd.DataFrame(log, columns=list(log[0]) if log else ["step"]).to_csv(tmp, index=False)
         shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
         print(f"{args.scheme}: {len(log)} steps, final loss {log[-1]['loss']:.4f}" if log else "raw: untrained")

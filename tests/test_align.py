@@ -16,8 +16,8 @@ from tests.test_reward import CONFIG, REPO, kill_at_first_checkpoint, run, weigh
 POLICY = {"tokenizer": None, "template": "{prompt}",
           "config": {"model_type": "gpt_neox", "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                      "intermediate_size": 64, "max_position_embeddings": 128}}
-SETTINGS = {"max_length": 64, "weight_decay": 0.0, "checkpoint_every": 5, "lr": 1e-2, "batch_size": 8, "epochs": 2,
-            "deepspeed": str(REPO / "config" / "deepspeed" / "zero3.json")}
+SETTINGS = {"max_length": 64, "weight_decay": 0.0, "checkpoint_every": 5, "log_every": 2, "lr": 1e-2, "batch_size": 8,
+            "epochs": 2, "deepspeed": str(REPO / "config" / "deepspeed" / "zero3.json")}
 DECODING = {"do_sample": True, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 12, "batch_size": 16}
 
 
