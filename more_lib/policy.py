@@ -79,10 +79,12 @@ def perplexity(model, tokenizer, examples, batch_size):
     """exp(mean NLL per response token) over (ids, labels) examples, and the token count."""
     model.eval()
     total, count = 0.0, 0
-    for batch in tqdm(length_batches([len(ids) for ids, _ in examples], batch_size), desc="perplexity",
-                      mininterval=5):
+    bar = tqdm(total=len(examples), desc="perplexity", unit="response", mininterval=5)  # ETA in responses, not batches
+    for batch in length_batches([len(ids) for ids, _ in examples], batch_size):
         nll, n = token_losses(model, *device.inputs_for(model, collate(tokenizer, [examples[i] for i in batch])))
         total, count = total + nll.item(), count + n.item()
+        bar.update(len(batch))
+    bar.close()
     return float(torch.tensor(total / count).exp()), count
 
 
@@ -100,10 +102,13 @@ def generate(model, tokenizer, prompts, settings, seed, samples=1, desc="generat
         options.update(temperature=settings["temperature"], top_p=settings["top_p"])
     responses = []
     size = settings["batch_size"]
-    for start in tqdm(range(0, len(prompts), size), desc=desc, mininterval=5):
+    bar = tqdm(total=len(prompts), desc=desc, unit="prompt", mininterval=5)  # ETA in prompts, not batches
+    for start in range(0, len(prompts), size):
         batch = device.inputs_for(model, tokenizer(prompts[start:start + size], return_tensors="pt", padding=True))
         out = model.generate(**batch, **options)
         new = out[:, batch["input_ids"].shape[1]:]
         responses += [text.strip() for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        bar.update(len(batch["input_ids"]))
+    bar.close()
     tokenizer.padding_side = "right"
     return responses
