@@ -60,7 +60,16 @@ def _rows(name, spec, split, columns):
     missing = sorted(set(columns) - set(dataset.column_names))
     if missing:
         raise DataError(f"source {name!r}, split {split!r}: missing column(s) {missing}")
-    return dataset.select_columns(columns).to_list()
+    table = dataset.select_columns(columns)
+    try:
+        return table.to_list()
+    except UnicodeDecodeError:  # arrow reads bytes that are no UTF-8 without a word: name the first such row
+        for row in range(len(table)):
+            try:
+                table[row]
+            except UnicodeDecodeError as err:
+                raise DataError(f"{_where(name, split, row)}: invalid UTF-8 ({err.reason})") from None
+        raise
 
 
 def _where(name, split, row):

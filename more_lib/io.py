@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -44,17 +45,48 @@ def atomic_torch_save(obj, path):
         torch.save(obj, tmp)
 
 
+# a JSON escape of a UTF-16 surrogate: fine in a pair (an emoji), no text on its own
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _texts(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from _texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _texts(value)
+
+
+def _lone_surrogate(node):
+    # json.loads joins a valid pair into one character, so any surrogate left in a string is alone
+    return any(0xD800 <= ord(c) <= 0xDFFF for text in _texts(node) for c in text)
+
+
 def read_jsonl(path):
-    """(line number, object) of each non-blank line of a JSON-lines file; a malformed line is a
-    DataError naming the file and line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    """(line number, object) of each non-blank line of a JSON-lines file. Malformed JSON, bytes that
+    are not UTF-8 and a lone surrogate escape ("\\ud800", which no UTF-8 file can hold) are DataErrors
+    naming the file and line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}:{lineno}: invalid UTF-8 (byte 0x{raw[err.start]:02x} at byte "
+                                f"{err.start + 1} of the line)") from None
             if not line.strip():
                 continue
             try:
-                yield lineno, json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+            if _SURROGATE_ESCAPE.search(line) and _lone_surrogate(record):
+                raise DataError(f"{path}:{lineno}: a lone surrogate escape (\\ud800-\\udfff without its pair) "
+                                "is no text")
+            yield lineno, record
 
 
 def read_json(path):

@@ -1,14 +1,19 @@
 """Reliability: a checkpoint is resumed only by the run that made it (settings, seed, input content,
-code); otherwise it is discarded with the reason, and the result equals a fresh run's bit for bit."""
+code), otherwise it is discarded with the reason and the result equals a fresh run's bit for bit;
+input text that is no Unicode is an error naming where it is."""
 
+import gzip
 import json
+import re
+import shutil
 
 import pytest
 import torch
 
-from more_lib import checkpoint
+from more_lib import checkpoint, converters, data
+from more_lib.errors import DataError
 from tests import test_align, test_reward
-from tests.test_reward import kill_at_first_checkpoint, run, weights, world  # noqa: F401 (world is a fixture)
+from tests.test_reward import REPO, kill_at_first_checkpoint, run, weights, world  # noqa: F401 (world is a fixture)
 
 
 def with_settings(command, **changes):
@@ -45,3 +50,30 @@ def test_the_fingerprint_names_what_changed(world, tmp_path):  # noqa: F811
     assert checkpoint.differences(made, checkpoint.fingerprint(other, [data])) == (
         f"arguments.seed: 11 -> 12; arguments.settings.more.alpha: 0.99 -> 0.5; inputs.{data} changed")
     assert checkpoint.differences(None, made) == "it has no fingerprint.json"
+
+
+GOOD = '{"id": "a", "source": "s", "prompt": "p ", "chosen": "yes \\ud83d\\ude00", "rejected": "no"}'
+
+
+@pytest.mark.parametrize("bad, message", [
+    (GOOD.replace('"no"', '"n\\ud800o"').encode(), r"a lone surrogate escape \(\\ud800-\\udfff without its pair\)"),
+    (GOOD.replace('"no"', '"n?o"').encode().replace(b"?", b"\xff"), r"invalid UTF-8 \(byte 0xff at byte 88 "),
+], ids=["lone surrogate", "invalid utf-8"])
+def test_text_that_is_no_unicode_is_an_error_naming_file_and_line(tmp_path, bad, message):
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(GOOD.encode() + b"\n" + bad + b"\n")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}:2: {message}"):
+        data.read_records(path)
+    path.write_bytes(GOOD.encode() + b"\n")  # a surrogate pair (an emoji) is text
+    assert data.read_records(path)[0]["chosen"] == "yes \U0001F600"
+
+
+def test_a_hub_row_with_bytes_that_are_not_utf8_fails_naming_source_split_and_row(tmp_path):
+    hub = tmp_path / "hh-rlhf"
+    shutil.copytree(REPO / "tests" / "fixtures" / "hub" / "hh-rlhf", hub)
+    train = next((hub / "helpful-base").glob("train*"))
+    rows = len(gzip.decompress(train.read_bytes()).splitlines())  # the new row's index
+    with gzip.open(train, "ab") as f:
+        f.write(b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: \xff", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}\n')
+    with pytest.raises(DataError, match=rf"^source 'helpful', split 'train', row {rows}: invalid UTF-8 "):
+        converters.convert_hh("helpful", {"path": str(hub), "data_dir": "helpful-base"}, 1)
