@@ -29,7 +29,9 @@ MODULES = sorted(path.stem for path in (REPO / "more_lib").glob("*.py"))
 
 
 def smoke_snakemake(smoke, *args):
-    return snakemake(smoke.workdir, *args, "--configfile", DEFAULT, SMOKE, repo=smoke.repo)[1]
+    """Snakemake on the smoke world with the configs of the code copy that built it."""
+    configs = [smoke.repo / "config" / path.name for path in (DEFAULT, SMOKE)]
+    return snakemake(smoke.workdir, *args, "--configfile", *configs, repo=smoke.repo)[1]
 
 
 @pytest.fixture(scope="module")

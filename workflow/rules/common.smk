@@ -13,7 +13,7 @@ REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
 LIB = REPO / "more_lib"
 sys.path.insert(0, str(REPO))  # the workflow's own copy of the library, whatever is installed
-from more_lib import config_check  # noqa: E402
+from more_lib import config_check, names  # noqa: E402
 
 # Before any job: the schema (integers strict, names that can reach paths and shell commands checked),
 # then the names one part of the config uses for another; one short line per problem, naming the key.
@@ -23,9 +23,6 @@ SOURCES = list(config["sources"])
 
 
 # ---- names and the helpers every stage shares (include order does not matter) ----------------
-sys.path.insert(0, str(REPO))  # the workflow's own copy of the library, whatever is installed
-from more_lib import names  # noqa: E402
-
 TABLE2 = config["evaluation"]["table2"]
 MIX = TABLE2["mix"]
 ANALYSIS = config["analysis"]
