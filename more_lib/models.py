@@ -40,13 +40,14 @@ def load_tokenizer(base):
     return tokenizer
 
 
-def build_reward_model(base, tokenizer, seed):
+def build_reward_model(base, tokenizer, seed, init=None):
     """A 1-label sequence classifier on the base, for training (fp32, on the job's device):
-    pretrained weights (hub id or folder) or a config (the synthetic world's tiny models). The
-    head is initialised under `seed`."""
+    pretrained weights (`init`, a causal LM the workflow pre-trained, else the base's hub id or
+    folder) or a config (tiny models from scratch). The head is initialised under `seed`."""
     torch.manual_seed(seed)
-    if "pretrained" in base:
-        model = device.load(AutoModelForSequenceClassification, base["pretrained"], training=True, num_labels=1)
+    if init or "pretrained" in base:
+        model = device.load(AutoModelForSequenceClassification, init or base["pretrained"], training=True,
+                            num_labels=1)
     else:
         config = AutoConfig.for_model(**base["config"], vocab_size=len(tokenizer), num_labels=1)
         model = device.build(AutoModelForSequenceClassification, config, training=True)

@@ -17,6 +17,7 @@ from more_lib import checkpoint, cli, data, io, models, progress, train
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True, help="JSON: the base model's config entry")
+    parser.add_argument("--init", help="a pre-trained LM folder to start from (its head is new)")
     parser.add_argument("--scheme", required=True, choices=["raw", "single", "multitask", "more"])
     parser.add_argument("--train", type=Path, nargs="*", default=[], help="resampled files, one per source")
     parser.add_argument("--settings", required=True, help="JSON: the `reward` config block")
@@ -29,7 +30,7 @@ def main():
     torch.set_num_threads(args.threads)
     settings = json.loads(args.settings)
     tokenizer = models.load_tokenizer(json.loads(args.base))
-    model = models.build_reward_model(json.loads(args.base), tokenizer, args.seed)
+    model = models.build_reward_model(json.loads(args.base), tokenizer, args.seed, args.init)
     log = []
     if args.scheme != "raw":
         records = [data.read_records(path) for path in args.train]

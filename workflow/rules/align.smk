@@ -9,10 +9,6 @@ def alignment_files(split):
     return [f"results/data/{s}/{split}.jsonl" for s in ALIGN["sources"]]
 
 
-def training_settings(block):
-    return json.dumps({**ALIGN["train"], **block}, sort_keys=True)
-
-
 # params are functions: a string holding "{prompt}" would be read as a wildcard
 def policy_spec(wildcards):
     return json.dumps(POLICY, sort_keys=True)
@@ -26,13 +22,6 @@ def rjs_examples(wildcards):
     """The best-of-S set behind an RJS policy."""
     base, scheme = names.parse_policy(wildcards.policy)
     return expand(f"{RJS_BY_RM}/selected.parquet", base=base, scheme=scheme)
-
-
-def train_policy(data):
-    """The one command of every policy-training rule; `data` says what it trains on."""
-    return " ".join(["python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q}", data,
-                     "--settings {params.settings:q} --seed {params.seed} --output {output:q}",
-                     "--checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"])
 
 
 rule pretrain_policy:

@@ -54,6 +54,21 @@ FOCUS_SCHEMES = [*names.singles(ANALYSIS["focus"]), names.multitask(MIX), names.
 KSWEEP_SCHEMES = [names.mixed(kind, mix) for mix in KSWEEP.values() for kind in names.MIXED_KINDS]
 
 
+REPLICATES = config.get("replicates", {"seeds": [], "bases": []})
+
+
+def replicates(base):
+    """{replicate name: its path prefix under results/} of a base: the primary run ("primary": no
+    prefix) and, for the bases `replicates` names, one per extra seed ("seed1": "seed1/")."""
+    extra = REPLICATES["seeds"] if base in REPLICATES["bases"] else []
+    return {"primary": "", **{f"seed{seed}": f"seed{seed}/" for seed in extra}}
+
+
+def replicate_seed(wildcards):
+    """The training seed of the replicate whose prefix is the {rep} wildcard ("" or "seed{N}/")."""
+    return int(wildcards.rep.removeprefix("seed").rstrip("/")) if wildcards.rep else config["seed"]
+
+
 def scheme_sources(scheme):
     kind, of = names.parse_scheme(scheme)
     return [] if kind == "raw" else [of] if kind == "single" else MIXES[of]
@@ -97,9 +112,22 @@ def score_keys(schemes, sources):
 
 
 def keyed(name, keys):
-    """`key=path` arguments for a script: `keys` paired with the rule's input `name`, which lists
-    exactly those files in that order, so a script opens only what its rule declares."""
-    return lambda wildcards, input: [f"{k}={path}" for k, path in zip(keys, input[name], strict=True)]
+    """`key=path` arguments for a script: `keys` (or keys(wildcards)) paired with the rule's input
+    `name`, which lists exactly those files in that order, so a script opens only what its rule declares."""
+    return lambda wildcards, input: [f"{k}={path}" for k, path in
+                                     zip(keys(wildcards) if callable(keys) else keys, input[name], strict=True)]
+
+
+def training_settings(block):
+    """Settings of a causal-LM training job: the alignment stage's shared ones, then the block's."""
+    return json.dumps({**ALIGN["train"], **block}, sort_keys=True)
+
+
+def train_policy(data):
+    """The one command of every causal-LM training rule (base LMs, policies); `data` says what it trains on."""
+    return " ".join(["python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q}", data,
+                     "--settings {params.settings:q} --seed {params.seed} --output {output:q}",
+                     "--checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"])
 
 
 def policy_location(name):
@@ -200,6 +228,7 @@ wildcard_constraints:
     b=alternatives(POLICIES),
     task=alternatives(TASKS),
     n=r"\d+",
+    rep=f"(?:{alternatives(sorted({prefix for base in BASES for prefix in replicates(base).values() if prefix}))})?",
 
 
 # Sub-minute CPU jobs run on the submitting node: a cluster run does not queue them. (A dry run

@@ -1,4 +1,7 @@
-# Reward models: one per base x scheme (raw, single-{source}, multitask-{mix}, more-{mix}).
+# Reward models: one per base x scheme (raw, single-{source}, multitask-{mix}, more-{mix}), and per
+# extra seed for the bases `replicates` names ({rep}: "" for the primary run, "seed{N}/" otherwise).
+# A base built from a config is first pre-trained as a causal LM (results/lm/{base}); its RMs
+# start from that LM, as the paper's start from Pythia or LLaMA.
 
 
 def scheme_train_files(wildcards):
@@ -9,8 +12,46 @@ def base_spec(wildcards):
     return json.dumps(config["bases"][wildcards.base], sort_keys=True)
 
 
+def base_lm(base):
+    """The pre-trained LM a base's RMs start from, when the workflow pre-trains one."""
+    return [f"results/lm/{base}"] if "pretrain" in config["bases"][base] else []
+
+
 def base_inputs(wildcards):
-    return built_tokenizer(config["bases"][wildcards.base])
+    return built_tokenizer(config["bases"][wildcards.base]) + base_lm(wildcards.base)
+
+
+def base_lm_spec(wildcards):
+    """The base as train_policy.py reads a policy: its architecture and tokenizer, prompts as they are."""
+    return json.dumps({**config["bases"][wildcards.base], "template": "{prompt}"}, sort_keys=True)
+
+
+def base_lm_pairs(wildcards):
+    sources = config["bases"][wildcards.base]["pretrain"].get("sources", [])
+    return expand("results/data/{source}/train.jsonl", source=sources)
+
+
+rule pretrain_base:
+    input:
+        tokenizer=lambda wildcards: built_tokenizer(config["bases"][wildcards.base]),
+        pairs=base_lm_pairs,
+        code=code("launch.py", "train_policy.py"),
+    output:
+        directory("results/lm/{base}"),
+    params:
+        policy=base_lm_spec,
+        settings=lambda wildcards: training_settings(config["bases"][wildcards.base]["pretrain"]),
+        seed=config["seed"],
+        checkpoints="results/checkpoints/lm/{base}",
+    threads: 1
+    resources:
+        **job_resources(base_block, training=True),
+    log:
+        "results/logs/pretrain_base/{base}.log",
+    benchmark:
+        "results/benchmarks/pretrain_base/{base}.tsv"
+    shell:
+        train_policy("--pairs {input.pairs:q} --responses chosen rejected")
 
 
 rule train_rm:
@@ -19,21 +60,22 @@ rule train_rm:
         train=scheme_train_files,
         code=code("launch.py", "train_rm.py"),
     output:
-        directory("results/rm/{base}/{scheme}"),
+        directory("results/{rep}rm/{base}/{scheme}"),
     params:
         base=base_spec,
+        init=lambda wildcards: [arg for path in base_lm(wildcards.base) for arg in ("--init", path)],
         kind=lambda wildcards: names.scheme_kind(wildcards.scheme),
         settings=reward_settings,
-        seed=config["seed"],
-        checkpoints="results/checkpoints/rm/{base}/{scheme}",
+        seed=replicate_seed,
+        checkpoints="results/checkpoints/{rep}rm/{base}/{scheme}",
     threads: 1
     resources:
         **job_resources(base_block, training=True),
     log:
-        "results/logs/train_rm/{base}/{scheme}.log",
+        "results/logs/train_rm/{rep}{base}/{scheme}.log",
     benchmark:
-        "results/benchmarks/train_rm/{base}/{scheme}.tsv"
+        "results/benchmarks/train_rm/{rep}{base}/{scheme}.tsv"
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_rm.py --base {params.base:q} --scheme {params.kind:q}"
-        " --train {input.train:q} --settings {params.settings:q} --seed {params.seed}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_rm.py --base {params.base:q} {params.init:q}"
+        " --scheme {params.kind:q} --train {input.train:q} --settings {params.settings:q} --seed {params.seed}"
         " --output {output:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
