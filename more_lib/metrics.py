@@ -75,8 +75,20 @@ def accuracy(r_chosen, r_rejected, tie_credit=0.0):
     return np.mean(d > 0) + tie_credit * np.mean(d == 0)
 
 
+def smooth_ece(confidence, label):
+    """Smooth ECE (Błasiok & Nakkiran 2024, `relplot.smECE`): the calibration error of a kernel
+    regression of label on confidence, bandwidth chosen by the data; unlike binned ECE it has no
+    bin edges to move and is consistent (Kumar et al. 2019: binned ECE is biased for small bins)."""
+    # Imported here: relplot loads scikit-learn and seaborn (about 0.4 s), which only the jobs
+    # that compute calibration need, not every script that imports this module.
+    import relplot
+
+    return float(relplot.smECE(np.asarray(confidence, dtype=np.float64), np.asarray(label, dtype=np.float64)))
+
+
 def pair_metrics(r_chosen, r_rejected, bins=(5, 10, 20), tie_credit=0.0):
-    """Accuracy (ties d == 0 count `tie_credit` and are reported), Brier, NLL, ECE/ACE/MCE per M."""
+    """Accuracy (ties d == 0 count `tie_credit` and are reported), Brier, NLL, smooth ECE, and
+    ECE/ACE/MCE per M."""
     d = _differences(r_chosen, r_rejected)
     metrics = {
         "n_pairs": len(d),
@@ -87,6 +99,7 @@ def pair_metrics(r_chosen, r_rejected, bins=(5, 10, 20), tie_credit=0.0):
         "nll": np.mean(np.logaddexp(0.0, -d)),  # -log sigmoid(d) = softplus(-d)
     }
     confidence, label = both_orientations(r_chosen, r_rejected)
+    metrics["smece"] = smooth_ece(confidence, label)
     for m in bins:
         for name, value in calibration_errors(confidence, label, m).items():
             metrics[f"{name}_{m}"] = value

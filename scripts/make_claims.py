@@ -1,40 +1,69 @@
-"""The paper's claims C1–C8 judged on every base from the produced tables and Fig. 7: results/claims.csv."""
+"""The paper's claims C1–C8 and C9 (beyond the paper) on every base, each an effect with a 95%
+interval from a paired bootstrap over the test pairs (and over seeds): results/claims.csv."""
 
 import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from more_lib import claims, cli, io, names
+from more_lib import claims, cli, data, io, names, tables, truth
 
-TABLES = ("metrics", "outliers", "ksweep", "calibration")
+
+def by_base_and_replicate(paths):
+    """{(base, replicate): {(scheme, source): path}} from {(base, replicate, scheme, source): path}."""
+    grouped = {}
+    for (base, replicate, scheme, source), path in paths.items():
+        grouped.setdefault((base, replicate), {})[(scheme, source)] = path
+    return grouped
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--table2", type=Path, required=True)
-    parser.add_argument("--tables", nargs="+", required=True,
-                        help=f"TABLE:BASE=PATH for TABLE in {', '.join(TABLES)} and every base")
+    parser.add_argument("--scores", nargs="+", required=True,
+                        help="BASE:REPLICATE:SCHEME:SOURCE=PATH of every test scores file the claims read")
+    parser.add_argument("--heldout", nargs="+", required=True,
+                        help="BASE:REPLICATE:SCHEME:SOURCE=PATH of the held-out scores C4-ts fits temperatures on")
+    parser.add_argument("--tests", nargs="+", required=True, help="SOURCE=PATH of every test set")
     parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--focus", nargs="+", required=True)
     parser.add_argument("--mix", required=True)
+    parser.add_argument("--mix-sources", nargs="+", required=True)
+    parser.add_argument("--ksweep", nargs="+", required=True, help="K=MIX of the K-sweep")
+    parser.add_argument("--tolerance", type=float, required=True, help="accuracy gap that still counts as close")
+    parser.add_argument("--ece-bins", type=int, required=True)
+    parser.add_argument("--ece", choices=["mean", "pooled"], required=True, help="Table 2's ECE over test sources")
+    parser.add_argument("--tie-credit", type=float, required=True)
+    parser.add_argument("--iqr-factor", type=float, required=True)
     parser.add_argument("--correlation", type=Path, required=True, help="Fig. 7's correlations (claim C7)")
     parser.add_argument("--aligned-bases", nargs="*", default=[], help="bases whose K-sweep RMs Fig. 7 uses")
-    parser.add_argument("--tolerance", type=float, required=True, help="accuracy gap that still counts as close")
+    parser.add_argument("--resamples", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    table2, correlation = pd.read_csv(args.table2), pd.read_csv(args.correlation)
-    paths = names.keyed_paths(args.tables, 2)
+    settings = claims.Settings(
+        sources=args.sources, focus=args.focus, mix=args.mix, mix_sources=args.mix_sources,
+        ksweep={int(k): mix for k, mix in (item.split("=") for item in args.ksweep)}, tolerance=args.tolerance,
+        ece_bins=args.ece_bins, ece_mode=args.ece, tie_credit=args.tie_credit, iqr_factor=args.iqr_factor)
+    records = {source: data.read_records(path) for source, path in names.keyed_paths(args.tests, 1).items()}
+    test_ids = {source: [r["id"] for r in rows] for source, rows in records.items()}
+    truths = {source: truth.truth_frame(rows) for source, rows in records.items()}
+    truth_sources = [s for s in args.sources if truths[s] is not None]
+    correlation = pd.read_csv(args.correlation)
+    scores = by_base_and_replicate(names.keyed_paths(args.scores, 4))
+    heldout = by_base_and_replicate(names.keyed_paths(args.heldout, 4))
     frames = []
-    for base in dict.fromkeys(base for _, base in paths):
-        read = {name: pd.read_csv(paths[(name, base)]) for name in TABLES}
-        frames.append(claims.claims_table(base, table2[table2["base"] == base].set_index("scheme"), read["metrics"],
-                                          read["outliers"], read["ksweep"], read["calibration"],
-                                          correlation if base in args.aligned_bases else None, args.sources,
-                                          args.mix, args.tolerance))
+    for base in dict.fromkeys(base for base, _ in scores):
+        replicates = [claims.replicate_arrays(tables.read_scores(paths), tables.read_scores(heldout[key]), truths,
+                                              test_ids, args.sources)
+                      for key, paths in scores.items() if key[0] == base]
+        frames.append(claims.claims_table(base, replicates, truth_sources,
+                                          correlation if base in args.aligned_bases else None, settings,
+                                          args.resamples, args.seed))
     table = pd.concat(frames, ignore_index=True)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
-    print(table[["claim", "base", "verdict", "numbers"]].to_string(index=False))
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(table[["claim", "base", "effect", "ci_low", "ci_high", "verdict"]].to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""Outliers, temperature scaling, the analysis tables and the claims check, on hand-made inputs."""
+"""Outliers, temperature scaling, the analysis tables and Fig. 7's correlations (claim C7), on hand-made inputs."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
 
-from more_lib import claims, metrics, names, outliers, tables, temperature
+from more_lib import claims, metrics, outliers, tables, temperature
 
 SOURCES = ["helpful", "harmless", "summ"]
 
@@ -92,39 +92,6 @@ def test_ksweep_and_outlier_tables_have_the_papers_shape():
             "negative_outlier_mean"} <= set(table.columns)
 
 
-def table2(top=(0.70, 0.09), averaging=(0.66, 0.07), multitask=(0.71, 0.05), more=(0.705, 0.04)):
-    rows = {"top": top, "averaging": averaging, "multitask-all": multitask, "more-all": more}
-    return pd.DataFrame([{"scheme": k, "avg": a, "ece": e} for k, (a, e) in rows.items()]).set_index("scheme")
-
-
-def test_table2_claims_hold_and_fail_with_the_numbers():
-    assert claims.c2_multitask_close_to_top(table2(), "all", 0.02)[0] == "holds"
-    assert claims.c2_multitask_close_to_top(table2(multitask=(0.75, 0.05)), "all", 0.02)[0] == "fails"
-    assert claims.c3_multitask_ece_above_top(table2(), "all")[0] == "fails"
-    assert claims.c3_multitask_ece_above_top(table2(top=(0.7, 0.01)), "all")[0] == "holds"
-    verdict, numbers = claims.c4_more_ece_below_multitask(table2(), "all", 0.02)
-    assert verdict == "holds" and "more_ece=0.0400" in numbers and "multitask_ece=0.0500" in numbers
-    assert claims.c4_more_ece_below_multitask(table2(more=(0.6, 0.04)), "all", 0.02)[0] == "fails"
-    assert claims.c8_averaging_low(table2(), "all")[0] == "holds"
-    assert claims.c8_averaging_low(table2(averaging=(0.8, 0.07)), "all")[0] == "fails"
-
-
-def test_off_source_and_k_claims():
-    accuracy = {("helpful", "helpful"): 0.8, ("helpful", "harmless"): 0.6, ("helpful", "summ"): 0.6,
-                ("harmless", "helpful"): 0.5, ("harmless", "harmless"): 0.9, ("harmless", "summ"): 0.6,
-                ("summ", "helpful"): 0.6, ("summ", "harmless"): 0.6, ("summ", "summ"): 0.7}
-    metrics_frame = pd.DataFrame([{"scheme": names.single(rm), "test_source": t, "accuracy": a}
-                                  for (rm, t), a in accuracy.items()])
-    verdict, numbers = claims.c1_off_source_drop(metrics_frame, SOURCES)
-    assert verdict == "holds" and "drop_harmless=0.3500" in numbers
-    metrics_frame.loc[(metrics_frame.scheme == "single-summ") & (metrics_frame.test_source == "summ"), "accuracy"] = 0.5
-    assert claims.c1_off_source_drop(metrics_frame, SOURCES)[0] == "fails"
-    falling = pd.DataFrame([{"k": k, "scheme": names.more(f"k{k}"), "test_source": t, "ece": 0.1 - 0.01 * k}
-                            for t in ["helpful", "harmless"] for k in range(2, 6)])
-    assert claims.c6_ece_falls_with_k(falling)[0] == "holds"
-    assert claims.c6_ece_falls_with_k(falling.assign(ece=0.01 * falling["k"]))[0] == "fails"
-
-
 def test_correlations_have_bootstrap_intervals_and_c7_reads_their_sign():
     x = np.arange(8.0)
     table = metrics.correlations(x, 2 * x + np.sin(x), resamples=500, seed=1)
@@ -134,11 +101,15 @@ def test_correlations_have_bootstrap_intervals_and_c7_reads_their_sign():
     assert (rising["ci_low"] <= rising["estimate"]).all() and (rising["estimate"] <= rising["ci_high"] + 1e-12).all()
     assert (rising["resamples"] <= 500).all() and (rising["points"] == 8).all()
     assert metrics.correlations(x, 2 * x, 500, seed=1).equals(metrics.correlations(x, 2 * x, 500, seed=1))
-    assert claims.c7_ece_against_win_rate(table)[0] == "fails"  # higher ECE, higher win rate
-    falling = metrics.correlations(x, -x, resamples=200, seed=2)
-    verdict, numbers = claims.c7_ece_against_win_rate(falling)
-    assert verdict == "holds" and "points=8" in numbers and "spearman=-1.0000" in numbers
-    assert claims.c7_ece_against_win_rate(None)[0] == "not measured"
+    assert claims.c7_row("b", table)["verdict"] == "fails"  # higher ECE, higher win rate
+    falling = claims.c7_row("b", metrics.correlations(x, -x, resamples=200, seed=2))
+    assert falling["verdict"] == "holds" and falling["effect"] == pytest.approx(-1.0) and falling["n_pairs"] == 8
+    assert "spearman=-1.0000" in falling["numbers"]
+    assert claims.c7_row("b", metrics.correlations(x, np.sin(x), 100, seed=1))["verdict"] == "inconclusive"
+    with pytest.warns(RuntimeWarning, match="constant"):  # equal win rates: no correlation is defined
+        flat = metrics.correlations(x, np.ones(8), 100, seed=1)
+    assert claims.c7_row("b", flat)["verdict"] == "inconclusive" and "undefined" in claims.c7_row("b", flat)["numbers"]
+    assert claims.c7_row("b", None)["verdict"] == "not measured"
 
 
 def test_table1_puts_win_tie_lose_on_the_more_row():

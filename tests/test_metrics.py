@@ -5,7 +5,14 @@ import torch
 from scipy.special import expit
 from torchmetrics.classification import BinaryCalibrationError
 
-from more_lib.metrics import accuracy, both_orientations, calibration_errors, pair_metrics, reliability_table
+from more_lib.metrics import (
+    accuracy,
+    both_orientations,
+    calibration_errors,
+    pair_metrics,
+    reliability_table,
+    smooth_ece,
+)
 
 # Confidences on bin edges: 0.0, 0.1 and 0.5 go to the LOWER bin with M = 10 (right-closed bins).
 EDGE_CONF = [0.0, 0.05, 0.1, 0.15, 0.5, 0.55, 1.0]
@@ -174,3 +181,18 @@ def test_two_orientation_table_is_point_symmetric_and_ece_is_top_label_ece(m):
 def test_empty_input_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         calibration_errors([], [], 10)
+
+
+def test_smooth_ece_finds_a_known_miscalibration_and_sits_beside_binned_ece():
+    """Labels drawn with probability f + 0.1 (clipped) for predictions f: the true calibration error
+    E|P(y | f) − f| is known; smooth ECE recovers it and is near 0 for calibrated predictions."""
+    rng = np.random.default_rng(0)
+    f = rng.uniform(0.05, 0.85, size=20000)
+    shifted = (rng.uniform(size=f.size) < f + 0.1).astype(float)
+    calibrated = (rng.uniform(size=f.size) < f).astype(float)
+    assert smooth_ece(f, shifted) == pytest.approx(0.1, abs=0.015)
+    assert smooth_ece(f, calibrated) < 0.015
+    r_chosen, r_rejected = _random_pairs(1000, 3)
+    got = pair_metrics(r_chosen, r_rejected)
+    assert got["smece"] == pytest.approx(smooth_ece(*both_orientations(r_chosen, r_rejected)))
+    assert 0 < got["smece"] < 1 and {"ece_5", "ece_10", "ece_20"} <= set(got)

@@ -1,5 +1,5 @@
 # Evaluation: every RM scores every test source; tidy metrics per base; Table 2; Tables 4-6; the
-# K-sweep; temperature scaling; the claims.
+# K-sweep; temperature scaling; ground-truth metrics; the claims.
 
 
 rule score_rm:
@@ -135,25 +135,77 @@ rule calibration:
         " > {log:q} 2>&1"
 
 
-CLAIM_TABLES = ["metrics", "outliers", "ksweep", "calibration"]
+rule truth:
+    input:
+        scores=score_files(TABLE2_SCHEMES, SOURCES),
+        tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
+        code=code("make_truth.py"),
+    output:
+        report("results/truth/{base}.csv", caption="../report/truth_table.rst", category="Tables", subcategory="{base}"),
+    params:
+        scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
+        tests=keyed("tests", SOURCES),
+        bins=TABLE2["ece_bins"],
+    log:
+        "results/logs/truth/{base}.log",
+    shell:
+        "python {SCRIPTS:q}/make_truth.py --base {wildcards.base:q} --scores {params.scores:q} --tests {params.tests:q}"
+        " --bins {params.bins} --output {output:q} > {log:q} 2>&1"
+
+
+# What the claims read, as (scheme, test source): every single-source RM on every source (C1, and
+# Top and Averaging), Table 2's MultiTask and MORE on every source, MORE of each K on the focus
+# sources (C6); and the held-out pairs MultiTask's and MORE's temperatures are fitted on (C4-ts).
+CLAIM_SCORES = list(dict.fromkeys(
+    [(scheme, source) for scheme in [*names.singles(SOURCES), *(names.mixed(kind, MIX) for kind in names.MIXED_KINDS)]
+     for source in SOURCES]
+    + [(names.more(mix), source) for mix in KSWEEP.values() for source in ANALYSIS["focus"]]))
+CLAIM_HELDOUT = [(names.mixed(kind, MIX), source) for kind in names.MIXED_KINDS for source in MIXES[MIX]]
+
+
+def claim_files(pairs, root):
+    """Those files of every base and every replicate (training seed) of it."""
+    return [f"results/{prefix}{root}/{base}/{scheme}/{source}.parquet" for base in BASES
+            for prefix in replicates(base).values() for scheme, source in pairs]
+
+
+def claim_keys(pairs):
+    """base:replicate:scheme:source of each file of claim_files(pairs), in the same order."""
+    return [names.key(base, rep, scheme, source) for base in BASES for rep in replicates(base)
+            for scheme, source in pairs]
 
 
 rule claims:
     input:
-        table2="results/table2.csv",
-        tables=expand("results/{table}/{base}.csv", table=CLAIM_TABLES, base=BASES),
+        scores=claim_files(CLAIM_SCORES, "scores"),
+        heldout=claim_files(CLAIM_HELDOUT, "heldout_scores"),
+        tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         correlation="results/fig7_correlation.csv",
         code=code("make_claims.py"),
     output:
         report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
     params:
-        tables=keyed("tables", [names.key(table, base) for table in CLAIM_TABLES for base in BASES]),
+        scores=keyed("scores", claim_keys(CLAIM_SCORES)),
+        heldout=keyed("heldout", claim_keys(CLAIM_HELDOUT)),
+        tests=keyed("tests", SOURCES),
+        focus=ANALYSIS["focus"],
         mix=MIX,
-        aligned=ALIGN["ksweep"]["bases"],
+        mix_sources=MIXES[MIX],
+        ksweep=[f"{k}={mix}" for k, mix in KSWEEP.items()],
         tolerance=ANALYSIS["accuracy_tolerance"],
+        ece_bins=TABLE2["ece_bins"],
+        ece=TABLE2["ece"],
+        tie_credit=TIE_CREDIT,
+        factor=ANALYSIS["outlier_iqr"],
+        aligned=ALIGN["ksweep"]["bases"],
+        resamples=ANALYSIS["bootstrap"],
+        seed=config["seed"],
     log:
         "results/logs/claims.log",
     shell:
-        "python {SCRIPTS:q}/make_claims.py --table2 {input.table2:q} --tables {params.tables:q} --sources {SOURCES:q}"
-        " --mix {params.mix:q} --tolerance {params.tolerance} --correlation {input.correlation:q}"
-        " --aligned-bases {params.aligned:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/make_claims.py --scores {params.scores:q} --heldout {params.heldout:q}"
+        " --tests {params.tests:q} --sources {SOURCES:q} --focus {params.focus:q} --mix {params.mix:q}"
+        " --mix-sources {params.mix_sources:q} --ksweep {params.ksweep:q} --tolerance {params.tolerance}"
+        " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit}"
+        " --iqr-factor {params.factor} --correlation {input.correlation:q} --aligned-bases {params.aligned:q}"
+        " --resamples {params.resamples} --seed {params.seed} --output {output:q} > {log:q} 2>&1"

@@ -103,3 +103,35 @@ rule fig_reliability:
     shell:
         "python {SCRIPTS:q}/fig_reliability.py --scores {params.scores:q} --bins {params.bins}"
         " --output {output:q} > {log:q} 2>&1"
+
+
+# Beyond the paper: the ground truth of the synthetic world (`figures` builds it too), and the
+# claims' forest plot (built with the claims, which need Fig. 7's alignment and judging).
+FIGURES.append("truth")
+
+
+rule fig_truth:
+    input:
+        truth="results/truth/{base}.csv",
+        code=code("fig_truth.py"),
+    output:
+        figure("truth"),
+    params:
+        mix=MIX,
+    log:
+        "results/logs/figures/{base}/truth.log",
+    shell:
+        "python {SCRIPTS:q}/fig_truth.py --truth {input.truth:q} --mix {params.mix:q} --output {output:q} > {log:q} 2>&1"
+
+
+rule fig_claims:
+    input:
+        claims="results/claims.csv",
+        code=code("fig_claims.py"),
+    output:
+        figure("claims_forest"),
+    log:
+        "results/logs/figures/{base}/claims_forest.log",
+    shell:
+        "python {SCRIPTS:q}/fig_claims.py --claims {input.claims:q} --base {wildcards.base:q} --output {output:q}"
+        " > {log:q} 2>&1"
