@@ -4,6 +4,7 @@
                 (derived from the single-source RMs, never trained: top | averaging)
     policy      base | sft | rjs-{base}-{scheme}
     comparison  {policy a}_vs_{policy b}
+    variant     alpha-{alpha}   (an ablation of a MORE RM: results/ablations/rm/{base}/{scheme}/{variant})
 
 Every name is built and parsed here; rules, scripts and tables call these functions. Source and
 mix names are identifiers without a hyphen (the config schema checks it), so a scheme is always
@@ -20,6 +21,7 @@ MIXED_KINDS = ("multitask", "more")
 LABELS = {"raw": "Raw", "top": "Top", "averaging": "Averaging", "multitask": "MultiTask", "more": "MORE"}
 POLICY_PREFIX = "rjs"
 COMPARISON_SEPARATOR = "_vs_"
+ALPHA_PREFIX = "alpha"
 
 _SCHEME = r"raw|top|averaging|(?:single|multitask|more)-[A-Za-z0-9_]+"
 _POLICY = re.compile(rf"{POLICY_PREFIX}-(?P<base>.+)-(?P<scheme>{_SCHEME})")
@@ -101,6 +103,20 @@ def parse_comparison(name):
     if len(parts) != 2 or not all(parts):
         raise DataError(f"not a comparison name (A{COMPARISON_SEPARATOR}B): {name!r}")
     return tuple(parts)
+
+
+def alpha_variant(alpha):
+    """The ablation variant of a MORE RM trained with momentum `alpha`: 0.5 -> alpha-0.5."""
+    return f"{ALPHA_PREFIX}-{float(alpha):g}"
+
+
+def parse_alpha_variant(name):
+    """The momentum α of an ablation variant name."""
+    match = re.fullmatch(rf"{ALPHA_PREFIX}-(?P<alpha>[0-9.e+-]+)", name)
+    try:
+        return float(match["alpha"])
+    except (TypeError, ValueError):
+        raise DataError(f"not an α ablation name ({ALPHA_PREFIX}-NUMBER): {name!r}") from None
 
 
 def key(*parts):

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from more_lib import io, metrics, names, outliers, temperature
+from more_lib import io, length_bias, metrics, names, outliers, temperature
 from more_lib.errors import DataError
 
 
@@ -37,9 +37,12 @@ def derived_scores(scores, sources):
     return derived
 
 
-def metrics_table(base, scores, sources, bins, tie_credit=0.0):
-    """Tidy metrics: one row per (scheme, test source), plus a test source "all" pooling every pair."""
+def metrics_table(base, scores, sources, bins, tie_credit=0.0, lengths=None):
+    """Tidy metrics: one row per (scheme, test source), plus a test source "all" pooling every pair.
+    With `lengths` ({test source: length_bias.pair_lengths}), the length-bias columns too."""
     scores = {**scores, **derived_scores(scores, sources)}
+    if lengths is not None:
+        lengths = {**lengths, "all": pd.concat(lengths[test] for test in sources)}
     rows = []
     for scheme in dict.fromkeys(scheme for scheme, _ in scores):
         frames = {test: scores[(scheme, test)] for test in sources}
@@ -47,7 +50,8 @@ def metrics_table(base, scores, sources, bins, tie_credit=0.0):
         for test, frame in frames.items():
             rows.append({"base": base, "scheme": scheme, "test_source": test,
                          **metrics.pair_metrics(frame["r_chosen"].to_numpy(), frame["r_rejected"].to_numpy(), bins,
-                                                 tie_credit)})
+                                                 tie_credit),
+                         **(length_bias.columns(frame, lengths[test]) if lengths is not None else {})})
     return pd.DataFrame(rows)
 
 

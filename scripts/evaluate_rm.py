@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from more_lib import cli, io, names, tables
+from more_lib import cli, io, length_bias, names, tables
 
 
 def main():
@@ -12,14 +12,17 @@ def main():
     parser.add_argument("--scores", nargs="+", required=True, help="SCHEME:SOURCE=PATH of each scores file")
     parser.add_argument("--bins", type=int, nargs="+", required=True)
     parser.add_argument("--tie-credit", type=float, default=0.0, help="credit of a tie in accuracy (0 or 0.5)")
+    parser.add_argument("--tests", nargs="+", required=True, help="SOURCE=PATH of each test set (response lengths)")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     paths = names.keyed_paths(args.scores, 2)
+    lengths = {source: length_bias.pair_lengths(path) for source, path in names.keyed_paths(args.tests, 1).items()}
     table = tables.metrics_table(args.base, tables.read_scores(paths), tables.keyed_sources(paths), args.bins,
-                                  args.tie_credit)
+                                  args.tie_credit, lengths)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
-    print(table[table.test_source == "all"][["scheme", "accuracy", f"ece_{args.bins[0]}"]].to_string(index=False))
+    print(table[table.test_source == "all"][["scheme", "accuracy", f"ece_{args.bins[0]}", "length_corr"]]
+          .to_string(index=False))
 
 
 if __name__ == "__main__":

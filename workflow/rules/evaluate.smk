@@ -29,11 +29,13 @@ rule score_rm:
 rule evaluate_rm:
     input:
         scores=score_files(TABLE2_SCHEMES, SOURCES),
+        tests=expand("results/data/{source}/test.jsonl", source=SOURCES),  # response lengths: the length bias
         code=code("evaluate_rm.py"),
     output:
         "results/metrics/{base}.csv",
     params:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
+        tests=keyed("tests", SOURCES),
         bins=config["evaluation"]["bins"],
         tie_credit=TIE_CREDIT,
     log:
@@ -42,7 +44,8 @@ rule evaluate_rm:
         "results/benchmarks/evaluate_rm/{base}.tsv"
     shell:
         "python {SCRIPTS:q}/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
-        " --bins {params.bins} --tie-credit {params.tie_credit} --output {output:q} > {log:q} 2>&1"
+        " --tests {params.tests:q} --bins {params.bins} --tie-credit {params.tie_credit} --output {output:q}"
+        " > {log:q} 2>&1"
 
 
 rule table2:

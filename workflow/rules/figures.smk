@@ -1,6 +1,6 @@
 # Figures of the paper (and reliability diagrams beyond it), each from tidy score or table files.
 FIGURES = ["fig1_cross_dataset", "fig3_accuracy", "fig4_ece", "fig5_differences", "fig6_ksweep",
-           "fig8_outliers", "fig9_rewards", "reliability"]
+           "fig8_outliers", "fig9_rewards", "reliability", "fig_lambda", "fig_length_bias"]
 FIG1_SCHEMES = ["raw", *names.singles(SOURCES)]
 FIG5_SCHEMES = [*FIG1_SCHEMES, names.multitask(MIX), names.more(MIX)]
 
@@ -103,6 +103,39 @@ rule fig_reliability:
     shell:
         "python {SCRIPTS:q}/fig_reliability.py --scores {params.scores:q} --bins {params.bins}"
         " --output {output:q} > {log:q} 2>&1"
+
+
+rule fig_lambda:
+    input:
+        rm=f"results/rm/{{base}}/{names.more(MIX)}",  # its train_log.csv
+        code=code("fig_lambda.py"),
+    output:
+        figure("fig_lambda"),
+    log:
+        "results/logs/figures/{base}/fig_lambda.log",
+    shell:
+        "python {SCRIPTS:q}/fig_lambda.py --rm {input.rm:q} --output {output:q} > {log:q} 2>&1"
+
+
+def length_drifts():
+    """SOURCE=DRIFT of each synthetic source's length drift (its annotators' extra reward per 10 words)."""
+    return [f"{s}={spec['drift'].get('length', 0)}" for s, spec in config["sources"].items() if "drift" in spec]
+
+
+rule fig_length_bias:
+    input:
+        metrics="results/metrics/{base}.csv",
+        code=code("fig_length_bias.py"),
+    output:
+        figure("fig_length_bias"),
+    params:
+        mix=MIX,
+        drift=length_drifts(),
+    log:
+        "results/logs/figures/{base}/fig_length_bias.log",
+    shell:
+        "python {SCRIPTS:q}/fig_length_bias.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
+        " --length-drift {params.drift:q} --output {output:q} > {log:q} 2>&1"
 
 
 # Beyond the paper: the ground truth of the synthetic world (`figures` builds it too), and the
