@@ -3,15 +3,40 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
-from more_lib import names, progress
+from more_lib import ablations, data, length_bias, names, progress
 from tests.workflow_run import DEFAULT, SMOKE, snakemake
 
 SMOKE_CONFIG = yaml.safe_load(SMOKE.read_text())
 ALPHAS = SMOKE_CONFIG["ablations"]["alpha"]
 TABLE2_ALPHA = yaml.safe_load(DEFAULT.read_text())["reward"]["more"]["alpha"]
 BASE, MORE = "tiny-s", names.more("all")
+
+
+def test_length_bias_follows_the_word_difference_and_the_labels_true_rewards(tmp_path):
+    pairs = [("a b c d", "a", 1.0), ("a b", "a b c", 0.2), ("a b c", "a b c", 0.0), ("a", "a b c d e", -2.0)]
+    records = [{"id": str(i), "source": "s", "prompt": "p ", "chosen": y_w, "rejected": y_l,
+                "meta": {"reward_chosen": r, "reward_rejected": 0.0, "shared_chosen": 0.0, "shared_rejected": r}}
+               for i, (y_w, y_l, r) in enumerate(pairs)]
+    data.write_records(records, tmp_path / "test.jsonl")
+    lengths = length_bias.pair_lengths(tmp_path / "test.jsonl")
+    assert lengths["length_diff"].tolist() == [3, -1, 0, -4]
+    scores = pd.DataFrame({"id": ["3", "1", "0", "2"], "r_chosen": [-8.0, -2.0, 6.0, 0.0], "r_rejected": 0.0})
+    bias = length_bias.columns(scores, lengths)  # d = 2 x the word difference, in any row order
+    assert bias["length_corr"] == pytest.approx(1.0)
+    assert bias["length_corr_source"] == pytest.approx(-bias["length_corr_shared"]) != 0
+    unlabelled = lengths.assign(source_diff=np.nan, shared_diff=np.nan)  # the paper world: no meta
+    assert np.isnan(length_bias.columns(scores, unlabelled)["length_corr_source"])
+
+
+def test_lambda_stats_measure_spread_and_dropped_steps():
+    log = pd.DataFrame({"step": [1, 2, 3, 4], "lambda_a": [0.5, 0.0, 1.0, 0.5], "lambda_b": [0.5, 1.0, 0.0, 0.5]})
+    stats = ablations.lambda_stats(log).set_index("source")
+    assert stats.loc["a", "mean"] == 0.5 and stats.loc["a", "dropped"] == 0.25
+    assert stats.loc["a", "std"] == pytest.approx(np.std([0.5, 0.0, 1.0, 0.5], ddof=1))
+    assert names.parse_alpha_variant(names.alpha_variant(0.5)) == 0.5
 
 
 def test_the_pipeline_draws_the_lambda_figure_and_measures_length_bias(smoke_run):
@@ -23,9 +48,6 @@ def test_the_pipeline_draws_the_lambda_figure_and_measures_length_bias(smoke_run
     metrics = pd.read_csv(results / "metrics" / f"{BASE}.csv").set_index(["scheme", "test_source"])
     bias = metrics[["length_corr", "length_corr_source", "length_corr_shared"]]
     assert bias.loc[MORE].notna().all().all() and (bias.abs() <= 1).all().all()
-    # the synthetic labels carry each source's length drift: summ's annotators (drift -0.5) penalise
-    # length, oasst1's (+0.25) reward it, whatever any RM learnt
-    assert bias.loc[(MORE, "summ"), "length_corr_source"] < 0 < bias.loc[(MORE, "oasst1"), "length_corr_source"]
     # Raw's untrained head sees the same pairs: its correlation is its own, not a copy of MORE's
     assert bias.loc[("raw", "summ"), "length_corr"] != bias.loc[(MORE, "summ"), "length_corr"]
 
