@@ -1,6 +1,8 @@
 """Claims as effects with intervals: the bootstrap, the verdict, and planted effects on records of
 the real synthetic world scored by planted scorers."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,8 @@ import yaml
 from more_lib import bootstrap, claims, names, synthetic, truth
 from more_lib.seeding import rng_for
 
-CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 SOURCES = ["helpful", "harmless"]
 # The K-sweep's two K share one mix here: only C6's plumbing is exercised (a slope of exactly 0).
 SETTINGS = claims.Settings(sources=SOURCES, focus=SOURCES, mix="all", mix_sources=SOURCES, ksweep={2: "all", 3: "all"},
@@ -158,3 +161,18 @@ def test_c1_reads_the_smallest_drop():
                                                               "more": calibrated}, 0)], 300, rng_for(0, "C1"))
     assert one_holds_up["verdict"] != "holds" and one_holds_up["ci_low"] < 0 < one_holds_up["ci_high"] + 0.05
     assert "drop_harmless=" in one_holds_up["numbers"]
+
+
+def test_forest_plot_draws_one_base_and_names_a_missing_one(tmp_path):
+    data = [replicate({"single": calibrated, "multitask": calibrated, "more": calibrated}, 0)]
+    claims.claims_table("b", data, SOURCES, None, SETTINGS, 50, seed=7).to_csv(tmp_path / "claims.csv", index=False)
+    figure = [tmp_path / "forest.png", tmp_path / "forest.pdf"]
+    script = [sys.executable, str(REPO / "scripts" / "fig_claims.py"), "--claims", str(tmp_path / "claims.csv")]
+    done = subprocess.run([*script, "--base", "b", "--output", *map(str, figure)], check=False, capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert figure[0].read_bytes().startswith(b"\x89PNG") and figure[0].stat().st_size > 10_000
+    assert figure[1].read_bytes().startswith(b"%PDF")
+    missing = subprocess.run([*script, "--base", "other", "--output", str(tmp_path / "x.png")], check=False,
+                             capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert missing.returncode == 1 and missing.stderr.strip() == f"error: {tmp_path / 'claims.csv'}: no claim of base other"

@@ -1,5 +1,7 @@
 """Ground-truth metrics on records of the real synthetic world, scored by planted scorers."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,11 @@ import yaml
 from scipy.special import expit
 
 from more_lib import synthetic, truth
+from more_lib.data import write_records
 from more_lib.errors import DataError
 
-CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def records(source, n=400, seed=3):
@@ -81,3 +85,36 @@ def test_truth_table_joins_scores_by_id_and_notes_a_source_without_truth():
     assert skipped["note"].startswith("skipped") and np.isnan(skipped["true_ce"])
     with pytest.raises(DataError, match="more-all on helpful"):
         truth.truth_table("b", {("more-all", "helpful"): scores(frame["id"], exact).iloc[1:]}, {"helpful": frame}, 10)
+
+
+def run_script(name, *args):
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / name), *map(str, args)], check=False,
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_truth_scripts_write_the_table_and_the_figure_as_the_workflow_runs_them(tmp_path):
+    """make_truth.py on a source with truth and one without (its meta stripped, like a hub
+    source's), then fig_truth.py on the table it wrote."""
+    rows = {"helpful": records("helpful", n=80), "webgpt": [{**r, "meta": {}} for r in records("webgpt", n=40)]}
+    tests, score_args = [], []
+    for source, part in rows.items():
+        write_records(part, tmp_path / f"{source}.jsonl")
+        tests.append(f"{source}={tmp_path / f'{source}.jsonl'}")
+        for k, scheme in enumerate(["single-helpful", "single-webgpt", "multitask-all", "more-all"]):
+            path = tmp_path / f"{scheme}-{source}.parquet"
+            scores([r["id"] for r in part], np.random.default_rng(k).normal(size=len(part)), k).to_parquet(path)
+            score_args.append(f"{scheme}:{source}={path}")
+    out = tmp_path / "truth.csv"
+    run_script("make_truth.py", "--base", "b", "--scores", *score_args, "--tests", *tests, "--bins", 10, "--output", out)
+    table = pd.read_csv(out)
+    measured = table[table["test_source"] == "helpful"]
+    assert set(measured["scheme"]) == {"single-helpful", "single-webgpt", "multitask-all", "more-all", "top",
+                                       "averaging"}
+    assert (measured["n_pairs"] == 80).all()
+    assert table[table["test_source"] == "webgpt"]["note"].str.startswith("skipped").tolist() == [True]
+    figure = [tmp_path / "truth.png", tmp_path / "truth.pdf"]
+    run_script("fig_truth.py", "--truth", out, "--mix", "all", "--output", *figure)
+    assert figure[0].read_bytes().startswith(b"\x89PNG") and figure[0].stat().st_size > 10_000
+    assert figure[1].read_bytes().startswith(b"%PDF")
