@@ -69,6 +69,18 @@ def table2(metric_tables, sources, mix, ece_bins, ece):
     return with_labels(pd.DataFrame(rows))
 
 
+def table2_seeds(metric_tables, sources, mix, ece_bins, ece):
+    """Table 2 over training seeds: per base and row, the mean and standard deviation (ddof 1) of
+    each column across the seeds `metric_tables` holds ({replicate name: [one metrics table per base]})."""
+    runs = pd.concat([table2(frames, sources, mix, ece_bins, ece).assign(replicate=name)
+                      for name, frames in metric_tables.items()])
+    columns = [*sources, "avg", "ece"]
+    grouped = runs.groupby(["base", "scheme", "label"], sort=False)[columns]
+    table = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
+    table.insert(0, "n_seeds", grouped.size())
+    return table.reset_index()
+
+
 def outlier_table(base, scores, focus, mix, factor, ece_bins):
     """Tables 4–6: on each focus test source, rows Top, MultiTask, MORE; ECE and the outliers of the
     positive and of the negative reward differences (`more_lib.outliers`)."""

@@ -11,6 +11,7 @@ import pandas as pd
 
 from more_lib import cli, io, judge, metrics, names, plotting, tables
 
+
 def outcomes_by_rm(judgments):
     """(base, scheme) of the RM behind each policy -> Win/Tie/Lose over SFT, pooled over the tasks'
     judgment files; `judgments` maps (policy, task) -> path."""

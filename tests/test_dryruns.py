@@ -56,9 +56,10 @@ def test_paper_dag_dry_runs_through_the_slurm_profile(tmp_path):
 
 
 # The README's list of local rules (Execution: local rules).
-LOCAL_RULES = {"data_report", "evaluate_rm", "table2", "outliers", "ksweep", "calibration", "claims",
-               "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability", "fig7",
-               "rjs_select", "selection_table", "ppl_table", "judge_ledger", "table1"}
+LOCAL_RULES = {"data_report", "evaluate_rm", "table2", "table2_seeds", "outliers", "ksweep", "calibration", "truth",
+               "claims", "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
+               "fig_lambda", "fig_length_bias", "fig_truth", "fig_claims", "fig7", "rjs_select", "selection_table",
+               "ppl_table", "judge_ledger", "table1", "ablations_table", "fig_ablations"}
 
 
 # Every lint `snakemake --lint` reports today, and why it stays: {title: rules or files it may name}.

@@ -107,7 +107,7 @@ def rendered(inputs):
          "--fig9-output", *figure_paths(out / "fig9")),
         ("fig_reliability.py", "--scores", *keyed_args(inputs / "scores", SCHEMES),
          "--bins", 10, "--output", *figure_paths(out / "reliability")),
-        ("fig_ksweep.py", "--ksweep", inputs / "ksweep.csv", "--output", *figure_paths(out / "fig6")),
+        ("fig_ksweep.py", "--ksweep", f"primary={inputs / 'ksweep.csv'}", "--output", *figure_paths(out / "fig6")),
     ]
     # Started together: the scripts are independent, and their start-up dominates.
     processes = [subprocess.Popen(command(*script), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -233,9 +233,10 @@ wildcard_constraints:
 
 # Sub-minute CPU jobs run on the submitting node: a cluster run does not queue them. (A dry run
 # prints every job as "rule", so the list is said once here; a real run prints "localrule".)
-LOCAL_RULES = ["data_report", "evaluate_rm", "table2", "outliers", "ksweep", "calibration", "claims",
-               "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
-               "rjs_select", "selection_table", "ppl_table", "judge_ledger", "table1", "fig7"]
+LOCAL_RULES = ["data_report", "evaluate_rm", "table2", "table2_seeds", "outliers", "ksweep", "calibration", "truth",
+               "claims", "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
+               "fig_lambda", "fig_length_bias", "fig_truth", "fig_claims", "rjs_select", "selection_table", "ppl_table",
+               "judge_ledger", "table1", "fig7", "ablations_table", "fig_ablations"]
 logger.info(f"Local rules (run by snakemake itself, never submitted to a cluster): {', '.join(LOCAL_RULES)}")
 
 workflow.localrules(*LOCAL_RULES)

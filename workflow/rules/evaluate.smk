@@ -4,22 +4,22 @@
 
 rule score_rm:
     input:
-        rm="results/rm/{base}/{scheme}",
+        rm="results/{rep}rm/{base}/{scheme}",
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         heldout=expand("results/data/{source}/heldout.jsonl", source=SOURCES),
         code=code("score_rm.py"),
     output:
-        tests=expand("results/scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
-        heldout=expand("results/heldout_scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
+        tests=expand("results/{{rep}}scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
+        heldout=expand("results/{{rep}}heldout_scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
     params:
         settings=scoring_settings,
     threads: 1
     resources:
         **job_resources(base_block, training=False),
     log:
-        "results/logs/score_rm/{base}/{scheme}.log",
+        "results/logs/score_rm/{rep}{base}/{scheme}.log",
     benchmark:
-        "results/benchmarks/score_rm/{base}/{scheme}.tsv"
+        "results/benchmarks/score_rm/{rep}{base}/{scheme}.tsv"
     shell:
         "python {SCRIPTS:q}/score_rm.py --rm {input.rm:q} --inputs {input.tests:q} {input.heldout:q}"
         " --outputs {output.tests:q} {output.heldout:q}"
@@ -28,20 +28,20 @@ rule score_rm:
 
 rule evaluate_rm:
     input:
-        scores=score_files(TABLE2_SCHEMES, SOURCES),
+        scores=score_files(TABLE2_SCHEMES, SOURCES, root="results/{rep}scores"),
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),  # response lengths: the length bias
         code=code("evaluate_rm.py"),
     output:
-        "results/metrics/{base}.csv",
+        "results/{rep}metrics/{base}.csv",
     params:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
         tests=keyed("tests", SOURCES),
         bins=config["evaluation"]["bins"],
         tie_credit=TIE_CREDIT,
     log:
-        "results/logs/evaluate_rm/{base}.log",
+        "results/logs/evaluate_rm/{rep}{base}.log",
     benchmark:
-        "results/benchmarks/evaluate_rm/{base}.tsv"
+        "results/benchmarks/evaluate_rm/{rep}{base}.tsv"
     shell:
         "python {SCRIPTS:q}/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --tests {params.tests:q} --bins {params.bins} --tie-credit {params.tie_credit} --output {output:q}"
@@ -69,6 +69,32 @@ rule table2:
         " > {log:q} 2>&1"
 
 
+def replicate_files(pattern):
+    """`pattern` ("results/{prefix}metrics/{base}.csv") for every base and each of its replicates,
+    and the base:replicate key of each, in the same order."""
+    pairs = [(base, name, prefix) for base in BASES for name, prefix in replicates(base).items()]
+    return ([pattern.format(prefix=prefix, base=base) for base, _, prefix in pairs],
+            [names.key(base, name) for base, name, _ in pairs])
+
+
+rule table2_seeds:
+    input:
+        metrics=replicate_files("results/{prefix}metrics/{base}.csv")[0],
+        code=code("make_table2_seeds.py"),
+    output:
+        report("results/table2_seeds.csv", caption="../report/table2_seeds.rst", category="Tables"),
+    params:
+        metrics=keyed("metrics", replicate_files("results/{prefix}metrics/{base}.csv")[1]),
+        mix=MIX,
+        ece_bins=TABLE2["ece_bins"],
+        ece=TABLE2["ece"],
+    log:
+        "results/logs/table2_seeds.log",
+    shell:
+        "python {SCRIPTS:q}/make_table2_seeds.py --metrics {params.metrics:q} --sources {SOURCES:q}"
+        " --mix {params.mix:q} --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output:q} > {log:q} 2>&1"
+
+
 rule outliers:
     input:
         scores=score_files(FOCUS_SCHEMES, ANALYSIS["focus"]),
@@ -92,17 +118,19 @@ rule outliers:
 
 rule ksweep:
     input:
-        scores=score_files([*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES], ANALYSIS["focus"]),
+        scores=score_files([*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES], ANALYSIS["focus"],
+                           root="results/{rep}scores"),
         code=code("make_ksweep.py"),
     output:
-        report("results/ksweep/{base}.csv", caption="../report/ksweep.rst", category="Tables", subcategory="{base}"),
+        report("results/{rep}ksweep/{base}.csv", caption="../report/ksweep.rst", category="Tables",
+               subcategory="{base}"),
     params:
         scores=keyed("scores", score_keys([*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES], ANALYSIS["focus"])),
         mixes=[f"{k}={mix}" for k, mix in KSWEEP.items()],
         ece_bins=TABLE2["ece_bins"],
         tie_credit=TIE_CREDIT,
     log:
-        "results/logs/ksweep/{base}.log",
+        "results/logs/ksweep/{rep}{base}.log",
     shell:
         "python {SCRIPTS:q}/make_ksweep.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --mixes {params.mixes:q} --ece-bins {params.ece_bins} --tie-credit {params.tie_credit} --output {output:q}"

@@ -79,14 +79,16 @@ rule fig_reward_differences:
 
 rule fig_ksweep:
     input:
-        table="results/ksweep/{base}.csv",
+        tables=lambda wildcards: [f"results/{prefix}ksweep/{wildcards.base}.csv" for prefix in replicates(wildcards.base).values()],
         code=code("fig_ksweep.py"),
     output:
         figure("fig6_ksweep"),
+    params:
+        tables=keyed("tables", lambda wildcards: list(replicates(wildcards.base))),
     log:
         "results/logs/figures/{base}/fig6_ksweep.log",
     shell:
-        "python {SCRIPTS:q}/fig_ksweep.py --ksweep {input.table:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/fig_ksweep.py --ksweep {params.tables:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_reliability:
