@@ -106,6 +106,7 @@ def check_references(config):
     check_names("judge.tasks", config["judge"]["tasks"].values(), sources, "sources")
     check_names("alignment.ksweep.bases", config["alignment"]["ksweep"]["bases"], config["bases"], "bases")
     check_names("replicates.bases", config.get("replicates", {}).get("bases", []), config["bases"], "bases")
+    check_names("ablations.bases", config["ablations"].get("bases", []), config["bases"], "bases")
     if config["seed"] in config.get("replicates", {}).get("seeds", []):
         raise ConfigError(f"config key 'replicates.seeds': {config['seed']} is `seed` itself (the primary run)")
     for base, spec in config["bases"].items():

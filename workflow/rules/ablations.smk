@@ -8,15 +8,10 @@ from types import SimpleNamespace
 
 ALPHAS = config["ablations"]["alpha"]
 ABLATION_BASES = config["ablations"].get("bases", BASES)
-config_check.check_names("ablations.bases", ABLATION_BASES, BASES, "bases")
 ABLATED = names.more(MIX)
 VARIANTS = [names.alpha_variant(alpha) for alpha in ALPHAS]
 ABLATION_RM = "results/{rep}ablations/rm/{base}/{scheme}/{variant}"
 ABLATION_SCORES = "results/{rep}ablations/scores/{base}/{scheme}/{variant}"
-
-
-wildcard_constraints:
-    variant=alternatives(VARIANTS),
 
 
 def table2_alpha(base):

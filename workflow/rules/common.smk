@@ -66,7 +66,7 @@ def replicates(base):
 
 def replicate_seed(wildcards):
     """The training seed of the replicate whose prefix is the {rep} wildcard ("" or "seed{N}/")."""
-    return int(wildcards.rep.removeprefix("seed").rstrip("/")) if wildcards.rep else config["seed"]
+    return int(wildcards.rep.removeprefix("seed")[:-1]) if wildcards.rep else config["seed"]
 
 
 def scheme_sources(scheme):
@@ -227,6 +227,7 @@ wildcard_constraints:
     a=alternatives(POLICIES),
     b=alternatives(POLICIES),
     task=alternatives(TASKS),
+    variant=alternatives([names.alpha_variant(alpha) for alpha in config["ablations"]["alpha"]]),
     n=r"\d+",
     rep=f"(?:{alternatives(sorted({prefix for base in BASES for prefix in replicates(base).values() if prefix}))})?",
 
