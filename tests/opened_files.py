@@ -107,7 +107,7 @@ def allowed(path, is_dir, job, shellcmd):
 
 def undeclared_opens(trace_dir, workdir):
     """[(rule, path)] for every file under results/ a job opened that its rule does not declare,
-    and the number of jobs whose processes were found in the trace."""
+    and the rules of the jobs whose processes the trace does not show."""
     workdir = Path(workdir).resolve()
     parent, shells, opened = read_trace(trace_dir)
     jobs = declared_jobs(workdir)
@@ -131,4 +131,4 @@ def undeclared_opens(trace_dir, workdir):
             relative = _relative(path, workdir)
             if relative and _under(relative, "results") and not allowed(relative, is_dir, jobs[shellcmd], shellcmd):
                 violations.add((jobs[shellcmd]["rule"], relative))
-    return sorted(violations), len(seen), len(jobs)
+    return sorted(violations), sorted(job["rule"] for command, job in jobs.items() if command not in seen)
