@@ -105,9 +105,9 @@ def check_references(config):
     check_names("policy.pretrain.sources", config["policy"].get("pretrain", {}).get("sources", []), sources, "sources")
     check_names("judge.tasks", config["judge"]["tasks"].values(), sources, "sources")
     check_names("alignment.ksweep.bases", config["alignment"]["ksweep"]["bases"], config["bases"], "bases")
-    check_names("replicates.bases", config.get("replicates", {}).get("bases", []), config["bases"], "bases")
+    check_names("replicates.bases", config["replicates"]["bases"], config["bases"], "bases")
     check_names("ablations.bases", config["ablations"].get("bases", []), config["bases"], "bases")
-    if config["seed"] in config.get("replicates", {}).get("seeds", []):
+    if config["seed"] in config["replicates"]["seeds"]:
         raise ConfigError(f"config key 'replicates.seeds': {config['seed']} is `seed` itself (the primary run)")
     for base, spec in config["bases"].items():
         check_names(f"bases.{base}.pretrain.sources", spec.get("pretrain", {}).get("sources", []), sources, "sources")

@@ -66,10 +66,10 @@ def read_trace(trace_dir):
     return parent, shells, opened
 
 
-def declared_jobs(workdir):
-    """{shell command: {"rule", "inputs", "outputs", "logs"}} from Snakemake's metadata records."""
+def declared_jobs(root):
+    """{shell command: {"rule", "inputs", "outputs", "logs"}} from Snakemake's metadata records
+    (a workdir's .snakemake/metadata, or a copy of it)."""
     jobs = {}
-    root = workdir / ".snakemake" / "metadata"
     for record in (path for path in root.rglob("*") if path.is_file()):
         meta = json.loads(record.read_text())
         # a long record name is split into folders: the base64 of the output path, in pieces
@@ -105,12 +105,13 @@ def allowed(path, is_dir, job, shellcmd):
     return any(_under(path, token) for token in shellcmd.split() if token.startswith("results/checkpoints/"))
 
 
-def undeclared_opens(trace_dir, workdir):
+def undeclared_opens(trace_dir, workdir, metadata=None):
     """[(rule, path)] for every file under results/ a job opened that its rule does not declare,
-    and the rules of the jobs whose processes the trace does not show."""
+    and the rules of the jobs whose processes the trace does not show. `metadata`: the records of
+    the traced run (default: the workdir's own)."""
     workdir = Path(workdir).resolve()
     parent, shells, opened = read_trace(trace_dir)
-    jobs = declared_jobs(workdir)
+    jobs = declared_jobs(metadata or workdir / ".snakemake" / "metadata")
 
     def job_of(pid):
         while pid is not None:

@@ -53,7 +53,7 @@ def test_the_pipeline_draws_the_lambda_figure_and_measures_length_bias(smoke_run
 
 
 def test_snakemake_ablations_trains_each_alpha_once_and_tabulates_them(smoke_run):
-    snakemake(smoke_run.workdir, "--configfile", DEFAULT, SMOKE, "ablations", repo=smoke_run.repo)
+    snakemake(smoke_run.workdir, "ablations", "--configfile", DEFAULT, SMOKE, repo=smoke_run.repo)
     results = smoke_run.workdir / "results"
     table = pd.read_csv(results / "ablations" / f"{BASE}.csv")
     assert sorted(table["alpha"]) == sorted(ALPHAS)

@@ -45,6 +45,7 @@ def test_examples_mask_the_prompt_and_learn_the_response_and_eos(tokenizer):
     assert short_ids == ids[-5:] and short_labels == labels[-5:]  # cut from the left: the response stays
 
 
+@pytest.mark.slow  # real training runs, killed and resumed
 def test_policy_training_learns_and_resumes_after_kill_with_the_same_weights(world, tmp_path):  # noqa: F811
     run(train_command(world, tmp_path / "straight"))
     log = pd.read_csv(tmp_path / "straight" / "train_log.csv")

@@ -411,6 +411,7 @@ def test_paper_count_of_an_unknown_source_names_the_config_key():
         report_table([prepared_row("helpful", "test", 3)], {}, {"hh": {"test": 3}})
 
 
+@pytest.mark.slow  # real Snakemake
 def test_data_stage_report_has_paper_counts_and_warns_in_its_log(tmp_path):
     """Real Snakemake on the data stage of a hub-fixture world with the paper's counts configured."""
     mirror = build_hub_mirror(tmp_path / "hub")

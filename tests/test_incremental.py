@@ -42,7 +42,9 @@ def scheduled(output):
     jobs = set()
     for rule, block in re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", output, re.MULTILINE):
         wildcards = re.search(r"^    wildcards: (.*)$", block, re.MULTILINE)
+        # an empty value is the primary run's {rep} prefix: it names nothing
         values = [pair.split("=", 1)[1] for pair in wildcards[1].split(", ")] if wildcards else []
+        values = [value for value in values if value]
         jobs.add(" ".join([rule, "/".join(values)]).strip())
     return jobs
 

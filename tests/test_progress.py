@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from more_lib import progress
@@ -29,6 +30,7 @@ def scalars(folder, tag):
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+@pytest.mark.slow  # real training runs, killed and resumed
 def test_a_running_job_shows_progress_and_live_logs_that_a_resumed_run_continues(world, tmp_path):  # noqa: F811
     output, job_log = tmp_path / "rm", tmp_path / "job.log"
     with open(job_log, "w") as log:

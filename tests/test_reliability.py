@@ -22,6 +22,7 @@ def with_settings(command, **changes):
     return [*command[:at], json.dumps({**json.loads(command[at]), **changes}), *command[at + 1:]]
 
 
+@pytest.mark.slow  # real training runs, killed and resumed
 @pytest.mark.parametrize("train_command", [test_reward.train_command, test_align.train_command], ids=["rm", "policy"])
 def test_a_checkpoint_of_another_learning_rate_is_discarded_and_the_rerun_equals_a_fresh_one(
         world, tmp_path, train_command):  # noqa: F811

@@ -109,6 +109,7 @@ def test_length_bucketing_gives_the_same_rewards_as_plain_batches(world):
     np.testing.assert_allclose(bucketed, one_by_one, atol=1e-5)
 
 
+@pytest.mark.slow  # real training runs, killed and resumed
 def test_more_training_logs_lambda_on_the_simplex_and_resume_after_kill_matches(world, tmp_path):
     run(train_command(world, tmp_path / "straight"))
     log = pd.read_csv(tmp_path / "straight" / "train_log.csv")

@@ -83,9 +83,9 @@ def test_slurm_profile_builds_data_and_a_reward_model_as_sbatch_jobs(partition, 
         print(f"\nsnakemake --profile slurm: {elapsed:.1f} s, sbatch job ids: {' '.join(ids)}")
     assert code == 0, output[-6000:]
     total = int(re.search(r"^total\s+(\d+)", output, re.MULTILINE)[1])
-    # 2 sources, their held-out and resampled splits, tokenizer, RM via sbatch; the data report is a
-    # local rule: it runs on this node and is never queued.
-    assert len(ids) == len(set(ids)) == total - 1 == 8, output[-3000:]
+    # 2 sources, their held-out and resampled splits, tokenizer, the base LM, the RM via sbatch; the data
+    # report is a local rule: it runs on this node and is never queued.
+    assert len(ids) == len(set(ids)) == total - 1 == 9, output[-3000:]
     assert re.search(r"^localrule data_report:", output, re.MULTILINE), output[-3000:]
 
     jobs = slurm_jobs(ids)

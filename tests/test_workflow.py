@@ -35,7 +35,10 @@ def write_config(path, seed, n, sources):
               "policy": {**default["policy"], "pretrain": {**default["policy"]["pretrain"], "sources": names}},
               "alignment": {**default["alignment"], "sources": names[:2]},
               "judge": {**default["judge"], "tasks": {name: name for name in names[:2]}},
-              **{key: default[key] for key in ("bases", "reward", "evaluation", "benchmarks")}}
+              "bases": {base: {**spec, "pretrain": {**spec["pretrain"], "sources": names}}
+                        for base, spec in default["bases"].items()},
+              "replicates": {"seeds": [], "bases": []},
+              **{key: default[key] for key in ("reward", "evaluation", "benchmarks")}}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -233,7 +236,8 @@ def test_changing_mores_setting_reruns_mores_alignment_but_not_the_sampling(smok
     overlay.write_text(yaml.safe_dump({"reward": {"more": {"alpha": 0.9}}}))
     _, output = snakemake(workdir, "-n", "--configfile", DEFAULT, SMOKE, overlay, repo=repo)
     jobs = job_counts(output)
-    assert jobs["train_rm"] == jobs["score_rm"] == 2  # more-all, more-k2
+    # more-all and more-k2, of the primary run and of tiny-s's replicate seed (smoke.yaml); RJS aligns the primary's
+    assert jobs["train_rm"] == jobs["score_rm"] == 4
     assert jobs["rjs_score"] == jobs["rjs_select"] == jobs["rjs_policy"] == 2
     assert jobs["generate"] == jobs["perplexity"] == 2 and jobs["table1"] == jobs["fig7"] == 1
     assert jobs["judge"] == 2 * 3  # MORE vs MultiTask, and the two K-sweep policies vs SFT
@@ -306,8 +310,8 @@ def test_paper_config_dry_run_lists_the_analyses_at_paper_scale(tmp_path):
     jobs = job_counts(output)
     # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5): K = 5 is the mix "all"
     assert jobs["train_rm"] == jobs["score_rm"] == 4 * (1 + 5 + 2 * 4)
-    for rule in ["outliers", "ksweep", "calibration", "fig_cross_dataset", "fig_schemes", "fig_reward_differences",
-                 "fig_ksweep", "fig_reliability"]:
+    for rule in ["ksweep", "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
+                 "fig_lambda", "fig_length_bias", "fig_truth"]:
         assert jobs[rule] == 4, rule
     assert jobs["claims"] == 1
     assert "results/rm/llama-2-13b/more-k3" in output and "results/figures/pythia-1.4b/fig6_ksweep.pdf" in output

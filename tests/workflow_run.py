@@ -54,4 +54,6 @@ def build_smoke(root):
     for part in ("workflow", "scripts", "more_lib", "config"):
         shutil.copytree(REPO / part, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
     snakemake(root / "work", "--configfile", DEFAULT, SMOKE, repo=repo, trace_dir=root / "trace")
+    # the traced build's job records, before other tests run more jobs in the same folder
+    shutil.copytree(root / "work" / ".snakemake" / "metadata", root / "trace" / "metadata")
     return Smoke(root / "work", repo, root / "trace")

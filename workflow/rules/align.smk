@@ -49,6 +49,7 @@ rule pretrain_policy:
 
 rule sft_policy:
     input:
+        built_tokenizer(POLICY),  # named in the policy spec: its checkpoint fingerprint reads it
         policy_input("base"),
         pairs=alignment_files("train"),
         code=code("launch.py", "train_policy.py"),
@@ -73,6 +74,7 @@ rule sft_policy:
 
 rule rjs_policy:
     input:
+        built_tokenizer(POLICY),  # named in the policy spec: its checkpoint fingerprint reads it
         policy_input("base"),
         examples=rjs_examples,
         code=code("launch.py", "train_policy.py"),

@@ -54,7 +54,7 @@ FOCUS_SCHEMES = [*names.singles(ANALYSIS["focus"]), names.multitask(MIX), names.
 KSWEEP_SCHEMES = [names.mixed(kind, mix) for mix in KSWEEP.values() for kind in names.MIXED_KINDS]
 
 
-REPLICATES = config.get("replicates", {"seeds": [], "bases": []})
+REPLICATES = config["replicates"]
 
 
 def replicates(base):
