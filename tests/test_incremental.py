@@ -82,8 +82,10 @@ def test_more_alpha_reruns_only_the_more_reward_model_and_what_reads_it(smoke_ru
 def test_one_sources_data_setting_reruns_that_source_and_everything_trained_after_it(smoke_run):
     config = changed(CONFIG, "sources", "harmless", "n_train", value=CONFIG["sources"]["harmless"]["n_train"] + 7)
     jobs = scheduled(dry_run(smoke_run, config))
-    # The tokenizer reads every source's corpus, so every reward model retrains; helpful's data stays.
-    assert jobs == {*data("harmless"), "build_tokenizer", *map(rm, SCHEMES), *map(scores, SCHEMES), *EVALUATION}
+    # The tokenizer and the base LM read every source's corpus, so every reward model retrains;
+    # helpful's data stays.
+    assert jobs == {*data("harmless"), "build_tokenizer", f"pretrain_base {BASE}", *map(rm, SCHEMES),
+                    *map(scores, SCHEMES), *EVALUATION}
     assert not jobs & data("helpful")
 
 
