@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from more_lib import judge, judge_api
+from more_lib import judge, judge_api, names
 from more_lib.errors import ConfigError, DataError
 from more_lib.synthetic import oracle_reward
 from tests import judge_server
@@ -368,12 +368,16 @@ def overlapping_generations(tmp_path, shared=4, own=4):
         write_generations(tmp_path / name / "gen.jsonl", [(r, r) for r in records], 0)
 
 
+def job_folder(a, b, task):
+    return names.key(names.comparison(a, b), task)
+
+
 def ledger_of(tmp_path, a, b, task="helpful"):
-    return read_ledger(tmp_path / f"{a}_vs_{b}_{task}" / "ledger.csv")[0]
+    return read_ledger(tmp_path / job_folder(a, b, task) / "ledger.csv")[0]
 
 
 def run_job(tmp_path, cfg, a, b, wait=True, task="helpful"):
-    return cli(tmp_path, cfg, task=task, tag=f"{a}_vs_{b}_{task}", a=a, b=b, wait=wait, extra=["--names", a, b])
+    return cli(tmp_path, cfg, task=task, tag=job_folder(a, b, task), a=a, b=b, wait=wait, extra=["--names", a, b])
 
 
 def test_concurrent_jobs_with_overlapping_questions_ask_each_once(tmp_path, server):
@@ -387,7 +391,7 @@ def test_concurrent_jobs_with_overlapping_questions_ask_each_once(tmp_path, serv
     ledgers = [ledger_of(tmp_path, policy, "sft") for policy in ("p1", "p2")]
     assert sum(int(row["requests"]) for row in ledgers) == 24
     assert sum(int(row["cache_hits"]) for row in ledgers) == 8  # the shared questions, paid by one job each
-    assert [r["winner"] for r in judge.read_judgments(tmp_path / "p2_vs_sft_helpful" / "helpful.jsonl")] == ["a"] * 8
+    assert [r["winner"] for r in judge.read_judgments(tmp_path / job_folder("p2", "sft", "helpful") / "helpful.jsonl")] == ["a"] * 8
 
 
 def test_a_dead_jobs_claims_are_taken_over_and_its_requests_stay_in_its_ledger(tmp_path, server):
