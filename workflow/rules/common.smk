@@ -64,6 +64,17 @@ def replicates(base):
     return {"primary": "", **{f"seed{seed}": f"seed{seed}/" for seed in extra}}
 
 
+def across_replicates(pattern, pairs=((),)):
+    """The files `pattern` names for every base, each of its replicates ({prefix}) and each of
+    `pairs` ((scheme, source) ...), and the base:replicate[:scheme:source] key of each, in the
+    same order (for `keyed`)."""
+    rows = [(base, name, prefix, pair) for base in BASES for name, prefix in replicates(base).items()
+            for pair in pairs]
+    files = [pattern.format(prefix=prefix, base=base, **dict(zip(("scheme", "source"), pair)))
+             for base, _, prefix, pair in rows]
+    return files, [names.key(base, name, *pair) for base, name, _, pair in rows]
+
+
 def replicate_seed(wildcards):
     """The training seed of the replicate whose prefix is the {rep} wildcard ("" or "seed{N}/")."""
     return int(wildcards.rep.removeprefix("seed")[:-1]) if wildcards.rep else config["seed"]

@@ -69,22 +69,17 @@ rule table2:
         " > {log:q} 2>&1"
 
 
-def replicate_files(pattern):
-    """`pattern` ("results/{prefix}metrics/{base}.csv") for every base and each of its replicates,
-    and the base:replicate key of each, in the same order."""
-    pairs = [(base, name, prefix) for base in BASES for name, prefix in replicates(base).items()]
-    return ([pattern.format(prefix=prefix, base=base) for base, _, prefix in pairs],
-            [names.key(base, name) for base, name, _ in pairs])
+SEED_METRICS, SEED_METRIC_KEYS = across_replicates("results/{prefix}metrics/{base}.csv")
 
 
 rule table2_seeds:
     input:
-        metrics=replicate_files("results/{prefix}metrics/{base}.csv")[0],
+        metrics=SEED_METRICS,
         code=code("make_table2_seeds.py"),
     output:
         report("results/table2_seeds.csv", caption="../report/table2_seeds.rst", category="Tables"),
     params:
-        metrics=keyed("metrics", replicate_files("results/{prefix}metrics/{base}.csv")[1]),
+        metrics=keyed("metrics", SEED_METRIC_KEYS),
         mix=MIX,
         ece_bins=TABLE2["ece_bins"],
         ece=TABLE2["ece"],
@@ -192,32 +187,24 @@ CLAIM_SCORES = list(dict.fromkeys(
      for source in SOURCES]
     + [(names.more(mix), source) for mix in KSWEEP.values() for source in ANALYSIS["focus"]]))
 CLAIM_HELDOUT = [(names.mixed(kind, MIX), source) for kind in names.MIXED_KINDS for source in MIXES[MIX]]
-
-
-def claim_files(pairs, root):
-    """Those files of every base and every replicate (training seed) of it."""
-    return [f"results/{prefix}{root}/{base}/{scheme}/{source}.parquet" for base in BASES
-            for prefix in replicates(base).values() for scheme, source in pairs]
-
-
-def claim_keys(pairs):
-    """base:replicate:scheme:source of each file of claim_files(pairs), in the same order."""
-    return [names.key(base, rep, scheme, source) for base in BASES for rep in replicates(base)
-            for scheme, source in pairs]
+CLAIM_SCORE_FILES, CLAIM_SCORE_KEYS = across_replicates(
+    "results/{prefix}scores/{base}/{scheme}/{source}.parquet", CLAIM_SCORES)
+CLAIM_HELDOUT_FILES, CLAIM_HELDOUT_KEYS = across_replicates(
+    "results/{prefix}heldout_scores/{base}/{scheme}/{source}.parquet", CLAIM_HELDOUT)
 
 
 rule claims:
     input:
-        scores=claim_files(CLAIM_SCORES, "scores"),
-        heldout=claim_files(CLAIM_HELDOUT, "heldout_scores"),
+        scores=CLAIM_SCORE_FILES,
+        heldout=CLAIM_HELDOUT_FILES,
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         correlation="results/fig7_correlation.csv",
         code=code("make_claims.py"),
     output:
         report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
     params:
-        scores=keyed("scores", claim_keys(CLAIM_SCORES)),
-        heldout=keyed("heldout", claim_keys(CLAIM_HELDOUT)),
+        scores=keyed("scores", CLAIM_SCORE_KEYS),
+        heldout=keyed("heldout", CLAIM_HELDOUT_KEYS),
         tests=keyed("tests", SOURCES),
         focus=ANALYSIS["focus"],
         mix=MIX,
