@@ -16,7 +16,9 @@ scheme (its d) or a truth column (p_true, delta_shared, delta_source) and split 
 "heldout"; the arrays of one (split, source) hold the same pairs in the same order.
 """
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -292,13 +294,30 @@ def truth_claims(truth_sources, settings):
             "C9-calibration": c9_calibration(truth_sources, settings)}
 
 
-def claims_table(base, replicates, truth_sources, correlation, settings, resamples, seed):
+def _claims(truth_sources, settings):
+    return {**paper_claims(settings), **truth_claims(truth_sources, settings)}
+
+
+def _judge_by_id(claim_id, base, truth_sources, settings, replicates, resamples, seed):
+    """judge() of one claim named by its id: a worker process rebuilds the claim (its statistic is a
+    closure, which cannot travel to another process) and draws from the claim's own stream."""
+    claim = _claims(truth_sources, settings)[claim_id]
+    return judge(claim_id, base, claim, replicates, resamples, rng_for(seed, "claims", base, claim_id))
+
+
+def claims_table(base, replicates, truth_sources, correlation, settings, resamples, seed, workers=1):
     """Every claim's row for `base`, in the paper's order, C9's two effects last. `truth_sources`
     are the test sources whose records carry the truth (C9 is not measured without one). Each
-    claim draws its resamples from its own stream of `seed`, so adding a claim changes no other."""
-    judged = {**paper_claims(settings), **truth_claims(truth_sources, settings)}
-    rows = [judge(claim_id, base, claim, replicates, resamples, rng_for(seed, "claims", base, claim_id))
-            for claim_id, claim in judged.items()]
+    claim draws its resamples from its own stream of `seed`, so adding a claim changes no other and
+    the rows are the same whether `workers` processes judge the claims or one does."""
+    judged = _claims(truth_sources, settings)
+    tasks = [(claim_id, base, truth_sources, settings, [{key: r[key] for key in claim.keys} for r in replicates],
+              resamples, seed) for claim_id, claim in judged.items()]
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            rows = list(pool.map(_judge_by_id, *zip(*tasks)))
+    else:
+        rows = [_judge_by_id(*task) for task in tasks]
     rows.insert(list(judged).index("C8"), c7_row(base, correlation))
     return pd.DataFrame(rows)
 

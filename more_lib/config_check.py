@@ -107,6 +107,7 @@ def check_references(config):
     check_names("alignment.ksweep.bases", config["alignment"]["ksweep"]["bases"], config["bases"], "bases")
     check_names("replicates.bases", config["replicates"]["bases"], config["bases"], "bases")
     check_names("ablations.bases", config["ablations"].get("bases", []), config["bases"], "bases")
+    check_policy_lm(config)
     if config["seed"] in config["replicates"]["seeds"]:
         raise ConfigError(f"config key 'replicates.seeds': {config['seed']} is `seed` itself (the primary run)")
     for base, spec in config["bases"].items():
@@ -115,6 +116,17 @@ def check_references(config):
         raise ConfigError(f"config key 'evaluation.table2.mix' names no mix under 'mixes': "
                           f"{config['evaluation']['table2']['mix']}")
     check_world(config)
+
+
+def check_policy_lm(config):
+    """A policy given as a base's LM names a base the workflow pre-trains (one with a `pretrain` block)."""
+    base = config["policy"].get("base_lm")
+    if base is None:
+        return
+    check_names("policy.base_lm", [base], config["bases"], "bases")
+    if "pretrain" not in config["bases"][base]:
+        raise ConfigError(f"config key 'policy.base_lm': base {base!r} has no `pretrain` block, so the workflow "
+                          "trains no LM for it (name its hub id under policy.pretrained instead)")
 
 
 def check_world(config):

@@ -39,6 +39,7 @@ def main():
     parser.add_argument("--resamples", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1, help="processes judging claims at once")
     args = parser.parse_args()
     settings = claims.Settings(
         sources=args.sources, focus=args.focus, mix=args.mix, mix_sources=args.mix_sources,
@@ -58,7 +59,7 @@ def main():
                       for key, paths in scores.items() if key[0] == base]
         frames.append(claims.claims_table(base, replicates, truth_sources,
                                           correlation if base in args.aligned_bases else None, settings,
-                                          args.resamples, args.seed))
+                                          args.resamples, args.seed, workers=args.threads))
     table = pd.concat(frames, ignore_index=True)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)

@@ -141,7 +141,9 @@ def test_claims_table_plants_shared_reward_tracking_and_scale():
     assert (measured["ci_low"] <= measured["effect"] + 1e-12).all() and (measured["effect"] <= measured["ci_high"] + 1e-12).all()
     for row in measured.itertuples():
         assert row.verdict == bootstrap.verdict(row.ci_low, row.ci_high, row.claimed, row.bound), row.Index
+    # the same rows again, and the same rows from two worker processes (each claim has its own stream)
     assert claims.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7).equals(table.reset_index())
+    assert claims.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7, workers=2).equals(table.reset_index())
     assert claims.claims_table("b", data, [], None, SETTINGS, 20, seed=7).set_index("claim").loc[
         "C9-calibration", "verdict"] == "not measured"
 

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.workflow_run import REPO, job_counts
+from tests.workflow_run import DEFAULT, REPO, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -105,3 +106,20 @@ def test_lint_reports_only_the_justified_lints(tmp_path):
                   if not (ACCEPTED_LINTS.get(title) == ANY or where in ACCEPTED_LINTS.get(title, ()))]
     assert not unexpected, "\n".join(f"{where}: {title}" for title, where in unexpected)
     assert found or code == 0, output[-3000:]  # a lint run that failed before linting is no pass
+
+
+def test_the_default_policy_is_tiny_s_lm_and_a_policy_of_its_own_is_pretrained_apart(tmp_path):
+    """policy.base_lm: SFT starts from the base's LM, which pretrain_base trains once for RMs and policy alike;
+    a policy with its own config and pretrain block is trained into results/policy/base instead."""
+    config = yaml.safe_load(DEFAULT.read_text())
+    own = {**config, "policy": {"tokenizer": "results/tokenizer", "config": config["bases"]["tiny-s"]["config"],
+                                "template": "{prompt}", "pretrain": config["bases"]["tiny-s"]["pretrain"]}}
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
+    for configfile, lm_rule, other, init in [(DEFAULT, "pretrain_base", "pretrain_policy", "results/lm/tiny-s"),
+                                             (tmp_path / "own.yaml", "pretrain_policy", "pretrain_base",
+                                              "results/policy/base")]:
+        _, output = snakemake(tmp_path, "-n", f"--configfile={configfile}", "results/policy/sft")
+        jobs = job_counts(output)
+        assert jobs[lm_rule] == 1 and jobs["sft_policy"] == 1 and other not in jobs, jobs
+        assert re.search(rf"^rule {lm_rule}:\n(?:    .*\n)*?    output: {init}$", output, re.MULTILINE), output[-3000:]
+        assert re.search(rf"train_policy\.py .* --init {init} ", output), output[-3000:]

@@ -32,7 +32,7 @@ def write_config(path, seed, n, sources):
     config = {"seed": seed, "resample": {"n": n}, "sources": sources, "mixes": {"all": names},
               "calibration": {"heldout": 2},
               "analysis": {**default["analysis"], "focus": names[:2], "ksweep": names},
-              "policy": {**default["policy"], "pretrain": {**default["policy"]["pretrain"], "sources": names}},
+              "policy": default["policy"],
               "alignment": {**default["alignment"], "sources": names[:2]},
               "judge": {**default["judge"], "tasks": {name: name for name in names[:2]}},
               "bases": {base: {**spec, "pretrain": {**spec["pretrain"], "sources": names}}
@@ -241,7 +241,7 @@ def test_changing_mores_setting_reruns_mores_alignment_but_not_the_sampling(smok
     assert jobs["rjs_score"] == jobs["rjs_select"] == jobs["rjs_policy"] == 2
     assert jobs["generate"] == jobs["perplexity"] == 2 and jobs["table1"] == jobs["fig7"] == 1
     assert jobs["judge"] == 2 * 3  # MORE vs MultiTask, and the two K-sweep policies vs SFT
-    for untouched in ["rjs_sample", "pretrain_policy", "sft_policy", "prepare_source", "build_tokenizer"]:
+    for untouched in ["rjs_sample", "pretrain_base", "sft_policy", "prepare_source", "build_tokenizer"]:
         assert untouched not in jobs, untouched
     trained = re.findall(r"rule rjs_policy:\n(?:    .*\n)*?    output: (\S+)", output)
     assert sorted(trained) == [f"results/policy/{names.rjs_policy('tiny-s', names.more(mix))}" for mix in ["all", "k2"]]

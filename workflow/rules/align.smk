@@ -11,7 +11,7 @@ def alignment_files(split):
 
 # params are functions: a string holding "{prompt}" would be read as a wildcard
 def policy_spec(wildcards):
-    return json.dumps(POLICY, sort_keys=True)
+    return lm_spec(POLICY, POLICY["template"])
 
 
 def policy_template(wildcards):

@@ -134,6 +134,14 @@ def training_settings(block):
     return json.dumps({**ALIGN["train"], **block}, sort_keys=True)
 
 
+def lm_spec(block, template):
+    """What train_policy.py reads of a model block (--policy): where the model comes from and how a
+    prompt is shown. Resources, RM overrides and the pretrain block (its settings travel in
+    --settings, its sources as the input files) stay out, so changing them retrains nothing."""
+    return json.dumps({**{key: block[key] for key in ("pretrained", "tokenizer", "config") if key in block},
+                       "template": template}, sort_keys=True)
+
+
 def train_policy(data):
     """The one command of every causal-LM training rule (base LMs, policies); `data` says what it trains on."""
     return " ".join(["python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q}", data,
@@ -141,9 +149,19 @@ def train_policy(data):
                      "--checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"])
 
 
+def lm_folder(base):
+    """The causal LM the workflow pre-trains for a base (rule pretrain_base)."""
+    return f"results/lm/{base}"
+
+
 def policy_location(name):
-    """A policy's folder, or the hub id of a policy the workflow does not train."""
-    return POLICY.get("pretrained", "results/policy/base") if name == "base" else f"results/policy/{name}"
+    """A policy's folder, or the hub id of a policy the workflow does not train. The base policy is
+    a hub model (`pretrained`), a base's pre-trained LM (`base_lm`) or its own (`pretrain`)."""
+    if name != "base":
+        return f"results/policy/{name}"
+    if "base_lm" in POLICY:
+        return lm_folder(POLICY["base_lm"])
+    return POLICY.get("pretrained", "results/policy/base")
 
 
 def policy_input(name):

@@ -218,6 +218,8 @@ rule claims:
         aligned=ALIGN["ksweep"]["bases"],
         resamples=ANALYSIS["bootstrap"],
         seed=config["seed"],
+    # the last job of the run, when every other core is idle: its claims are judged in parallel
+    threads: 2
     log:
         "results/logs/claims.log",
     shell:
@@ -226,4 +228,4 @@ rule claims:
         " --mix-sources {params.mix_sources:q} --ksweep {params.ksweep:q} --tolerance {params.tolerance}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit}"
         " --iqr-factor {params.factor} --correlation {input.correlation:q} --aligned-bases {params.aligned:q}"
-        " --resamples {params.resamples} --seed {params.seed} --output {output:q} > {log:q} 2>&1"
+        " --resamples {params.resamples} --seed {params.seed} --threads {threads} --output {output:q} > {log:q} 2>&1"

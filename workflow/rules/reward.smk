@@ -14,7 +14,7 @@ def base_spec(wildcards):
 
 def base_lm(base):
     """The pre-trained LM a base's RMs start from, when the workflow pre-trains one."""
-    return [f"results/lm/{base}"] if "pretrain" in config["bases"][base] else []
+    return [lm_folder(base)] if "pretrain" in config["bases"][base] else []
 
 
 def base_inputs(wildcards):
@@ -23,7 +23,7 @@ def base_inputs(wildcards):
 
 def base_lm_spec(wildcards):
     """The base as train_policy.py reads a policy: its architecture and tokenizer, prompts as they are."""
-    return json.dumps({**config["bases"][wildcards.base], "template": "{prompt}"}, sort_keys=True)
+    return lm_spec(config["bases"][wildcards.base], "{prompt}")
 
 
 def base_lm_pairs(wildcards):
@@ -37,7 +37,7 @@ rule pretrain_base:
         pairs=base_lm_pairs,
         code=code("launch.py", "train_policy.py"),
     output:
-        directory("results/lm/{base}"),
+        directory(lm_folder("{base}")),
     params:
         policy=base_lm_spec,
         settings=lambda wildcards: training_settings(config["bases"][wildcards.base]["pretrain"]),
