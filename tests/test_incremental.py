@@ -89,6 +89,12 @@ def test_one_sources_data_setting_reruns_that_source_and_everything_trained_afte
     assert not jobs & data("helpful")
 
 
+def test_a_bases_rm_setting_retrains_its_rms_but_not_the_lm_they_start_from(smoke_run):
+    # the base LM is also the default world's policy: retraining it would redo the whole alignment
+    config = changed(CONFIG, "bases", BASE, "reward", value={"lr": 5e-4})
+    assert scheduled(dry_run(smoke_run, config)) == {*map(rm, SCHEMES), *map(scores, SCHEMES), *EVALUATION}
+
+
 @pytest.mark.parametrize("script, expected", [
     ("make_table2.py", {"table2"}),
     ("score_rm.py", {*map(scores, SCHEMES), *EVALUATION}),
