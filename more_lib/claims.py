@@ -300,7 +300,7 @@ def _claims(truth_sources, settings):
 
 def _judge_by_id(claim_id, base, truth_sources, settings, replicates, resamples, seed):
     """judge() of one claim named by its id: a worker process rebuilds the claim (its statistic is a
-    closure, which cannot travel to another process) and draws from the claim's own stream."""
+    closure, which cannot be pickled) and draws from the claim's own stream."""
     claim = _claims(truth_sources, settings)[claim_id]
     return judge(claim_id, base, claim, replicates, resamples, rng_for(seed, "claims", base, claim_id))
 
@@ -314,7 +314,8 @@ def claims_table(base, replicates, truth_sources, correlation, settings, resampl
     tasks = [(claim_id, base, truth_sources, settings, [{key: r[key] for key in claim.keys} for r in replicates],
               resamples, seed) for claim_id, claim in judged.items()]
     if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        # spawn, not fork: the parent has reading threads (pyarrow) that a forked child would inherit mid-lock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             rows = list(pool.map(_judge_by_id, *zip(*tasks)))
     else:
         rows = [_judge_by_id(*task) for task in tasks]
