@@ -104,6 +104,18 @@ def report_table(prepare_rows, resample_summaries, paper_counts):
     return table
 
 
+def with_hub_commits(table, repositories, lock):
+    """The report with each hub source's repository and locked commit beside its rows (unchanged
+    when no source comes from the hub)."""
+    if not repositories:
+        return table
+    missing = sorted(set(repositories.values()) - set(lock))
+    if missing:
+        raise ConfigError(f"hub lock: no entry for {missing}; run `snakemake hub` to fetch and lock them")
+    entries = table["source"].map(lambda source: lock.get(repositories.get(source), {}))
+    return table.assign(hub_repository=entries.map(lambda e: e.get("id")), hub_commit=entries.map(lambda e: e.get("commit")))
+
+
 def paper_count_warnings(table, tolerance=PAPER_COUNT_TOLERANCE):
     """One line per split whose kept pairs differ from the paper's count by more than `tolerance`
     (a fraction of the paper's count): a report for the reader, not an error."""

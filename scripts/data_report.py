@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from more_lib import cli, io, prepare
+from more_lib import cli, hub, io, prepare
 
 
 def main():
@@ -14,11 +14,14 @@ def main():
     parser.add_argument("--prepared", type=Path, nargs="+", required=True)
     parser.add_argument("--resampled", type=Path, nargs="+", required=True)
     parser.add_argument("--paper-counts", default="{}", help="JSON: config key `paper_counts` ({} if none)")
+    parser.add_argument("--lock", nargs="?", help="the hub lock, when a source comes from the hub")
+    parser.add_argument("--repositories", default="{}", help="JSON: {source: its repository's key in the lock}")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     rows = [row for path in args.prepared for row in io.read_json(path)]
     summaries = {s["source"]: s for s in map(io.read_json, args.resampled)}
     table = prepare.report_table(rows, summaries, json.loads(args.paper_counts))
+    table = prepare.with_hub_commits(table, json.loads(args.repositories), hub.read_lock(args.lock))
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False))

@@ -3,6 +3,7 @@ import ast
 import functools
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -13,13 +14,33 @@ REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
 LIB = REPO / "more_lib"
 sys.path.insert(0, str(REPO))  # the workflow's own copy of the library, whatever is installed
-from more_lib import config_check, names  # noqa: E402
+from more_lib import config_check, hub, names  # noqa: E402
 
 # Before any job: the schema (integers strict, names that can reach paths and shell commands checked),
 # then the names one part of the config uses for another; one short line per problem, naming the key.
 # An overlay removes an entry of the default (a base, a source) by setting it to null.
 config_check.check(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 SOURCES = list(config["sources"])
+
+# The hub stage (rules/hub.smk) fetches every hub repository the config names; from here on the
+# config names their snapshot folders instead, and every job but the hub stage's runs offline.
+HUB_DIR = config["hub"]["dir"]
+HUB_LOCK = config["hub"].get("lock")
+HUB_REPOS = hub.plan(config)
+HUB_LOCKED = hub.read_lock(HUB_LOCK)
+hub.check_lock(HUB_REPOS, HUB_LOCKED, HUB_LOCK)
+HUB_FOLDERS = hub.localize(config, HUB_DIR)
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+
+
+def hub_manifest(repo):
+    return f"{HUB_DIR}/{repo}.manifest.json"
+
+
+def hub_manifests(*locations):
+    """The manifests of the hub snapshots among `locations` (model or data folders): a job that reads
+    a snapshot reruns when it is fetched anew."""
+    return [hub_manifest(HUB_FOLDERS[location]) for location in locations if location in HUB_FOLDERS]
 
 
 # ---- names and the helpers every stage shares (include order does not matter) ----------------
@@ -166,13 +187,14 @@ def policy_location(name):
 
 def policy_input(name):
     location = policy_location(name)
-    return [location] if location.startswith("results/") else []
+    return [location] if location.startswith("results/") else hub_manifests(location)
 
 
 def built_tokenizer(spec):
-    """A model's tokenizer folder when the workflow builds it (the synthetic world)."""
+    """A model's own tokenizer: its folder when the workflow builds it (the synthetic world), its
+    snapshot's manifest when it comes from the hub."""
     tokenizer = spec.get("tokenizer")
-    return [tokenizer] if tokenizer and tokenizer.startswith("results/") else []
+    return [tokenizer] if tokenizer and tokenizer.startswith("results/") else hub_manifests(tokenizer)
 
 
 def reward_settings(wildcards):
@@ -258,12 +280,13 @@ wildcard_constraints:
     task=alternatives(TASKS),
     variant=alternatives([names.alpha_variant(alpha) for alpha in config["ablations"]["alpha"]]),
     n=r"\d+",
+    repo=alternatives(HUB_REPOS),
     rep=f"(?:{alternatives(sorted({prefix for base in BASES for prefix in replicates(base).values() if prefix}))})?",
 
 
 # Sub-minute CPU jobs run on the submitting node: a cluster run does not queue them. (A dry run
 # prints every job as "rule", so the list is said once here; a real run prints "localrule".)
-LOCAL_RULES = ["data_report", "evaluate_rm", "table2", "table2_seeds", "outliers", "ksweep", "calibration", "truth",
+LOCAL_RULES = ["hub", "hub_fetch", "hub_lock", "hub_refresh", "data_report", "evaluate_rm", "table2", "table2_seeds", "outliers", "ksweep", "calibration", "truth",
                "claims", "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
                "fig_lambda", "fig_length_bias", "fig_truth", "fig_claims", "rjs_select", "selection_table", "ppl_table",
                "judge_ledger", "table1", "fig7", "ablations_table", "fig_ablations"]

@@ -12,11 +12,12 @@ def world_spec(wildcards):
 
 
 def source_files(wildcards):
-    """Local files a source is read from, so that editing them reruns its preparation.
-    A hub id names no local file: its revision pins it instead."""
+    """Local files a source is read from, so that editing them reruns its preparation. A hub
+    snapshot is stood for by its manifest (its commit and files), a folder of the user's own by
+    every file in it."""
     spec = config["sources"][wildcards.source]
-    paths = [spec[split] for split in ("train", "test") if spec["kind"] == "jsonl"]
-    if "path" in spec and Path(spec["path"]).is_dir():
+    paths = [spec[split] for split in ("train", "test") if spec["kind"] == "jsonl"] + hub_manifests(spec.get("path"))
+    if "path" in spec and spec["path"] not in HUB_FOLDERS and Path(spec["path"]).is_dir():
         paths += [str(p) for p in sorted(Path(spec["path"]).rglob("*")) if p.is_file()]
     return paths
 
@@ -97,22 +98,31 @@ rule resample_source:
         " --heldout {input.heldout:q} > {log:q} 2>&1"
 
 
+def source_repositories():
+    """{source: its hub repository's key in the lock} for the sources read from the hub."""
+    return {name: HUB_FOLDERS[spec["path"]] for name, spec in config["sources"].items()
+            if spec.get("path") in HUB_FOLDERS}
+
+
 rule data_report:
     input:
         prepared=expand("results/data/{source}/prepare.json", source=SOURCES),
         resampled=expand("results/data/{source}/train.{n}.json", source=SOURCES, n=RESAMPLE_N),
+        lock=[HUB_LOCK] if source_repositories() else [],
         code=code("data_report.py"),
     output:
-        "results/data/report.csv",
+        report("results/data/report.csv", caption="../report/data_report.rst", category="Data"),
     params:
         paper_counts=json.dumps(config.get("paper_counts", {}), sort_keys=True),
+        repositories=json.dumps(source_repositories(), sort_keys=True),
     log:
         "results/logs/data_report.log",
     benchmark:
         "results/benchmarks/data_report.tsv"
     shell:
         "python {SCRIPTS:q}/data_report.py --prepared {input.prepared:q}"
-        " --resampled {input.resampled:q} --paper-counts {params.paper_counts:q} --output {output:q} > {log:q} 2>&1"
+        " --resampled {input.resampled:q} --paper-counts {params.paper_counts:q}"
+        " --lock {input.lock:q} --repositories {params.repositories:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule build_tokenizer:

@@ -18,7 +18,8 @@ def base_lm(base):
 
 
 def base_inputs(wildcards):
-    return built_tokenizer(config["bases"][wildcards.base]) + base_lm(wildcards.base)
+    base = config["bases"][wildcards.base]
+    return built_tokenizer(base) + base_lm(wildcards.base) + hub_manifests(base.get("pretrained"))
 
 
 def base_lm_spec(wildcards):
