@@ -3,16 +3,18 @@ in a manifest; resolve revisions for the lock. The only network code of the proj
 stage's local rules (the submitting node has the network; compute nodes may not).
 
 The real `huggingface_hub` client does the work: it honours `HF_ENDPOINT` and `HF_TOKEN` (read from
-the environment by the client, never passed or written here), and resumes a download cut midway
-from the `.incomplete` file it keeps in the folder's `.cache/`. A manifest is written only after
-every file of the commit is on disk with the size and, for LFS files, the sha256 the hub lists.
+the environment by the client, never passed or written here). A connection cut mid-file is retried
+by the client (5 times without progress; beyond 10 MiB from where it was cut); a job killed midway
+leaves no manifest, so its rerun fetches again, keeping the files the folder's `.cache/` metadata
+shows complete at that commit. A manifest is written only after every file of the commit is on
+disk with the size and, for LFS files, the sha256 the hub lists.
 """
 
 import hashlib
 import os
 from pathlib import Path
 
-import httpx
+import httpx2  # the HTTP client of huggingface_hub >= 2 (a fork of httpx; its errors are its own)
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
                                     RevisionNotFoundError)
@@ -33,7 +35,7 @@ def _failure(entry, revision, err):
         why = "does not exist (or is private: set HF_TOKEN)"
     elif isinstance(err, RevisionNotFoundError):
         why = "has no such revision"
-    elif isinstance(err, (httpx.HTTPError, LocalEntryNotFoundError, OSError)):
+    elif isinstance(err, (httpx2.HTTPError, LocalEntryNotFoundError, OSError)):
         reason = (str(err).strip().splitlines() or [""])[0][:200]
         why = f"could not be downloaded ({type(err).__name__}: {reason}); rerun to resume"
     else:
@@ -45,7 +47,7 @@ def resolve(entry, revision):
     """The 40-hex commit a revision names now."""
     try:
         return HfApi(library_name=AGENT).repo_info(entry["id"], repo_type=entry["type"], revision=revision).sha
-    except (HfHubHTTPError, httpx.HTTPError, OSError) as err:
+    except (HfHubHTTPError, httpx2.HTTPError, OSError) as err:
         raise _failure(entry, revision, err) from None
 
 
@@ -72,7 +74,7 @@ def fetch(entry, pin, folder):
         snapshot_download(entry["id"], repo_type=entry["type"], revision=commit, local_dir=folder,
                           library_name=AGENT)
         listing = _listing(entry, commit)
-    except (HfHubHTTPError, httpx.HTTPError, OSError) as err:
+    except (HfHubHTTPError, httpx2.HTTPError, OSError) as err:
         raise _failure(entry, pin, err) from None
     files = {}
     for relative, (size, lfs_sha) in sorted(listing.items()):

@@ -1,4 +1,4 @@
-"""Run a training script on the GPUs this job was given: `python launch.py SCRIPT [ARGS...]`.
+"""Run a training script on the GPUs this job was given: `python launch.py [--cpu-ranks N] SCRIPT [ARGS...]`.
 
 Without a GPU it runs `python SCRIPT ARGS...` (the plain loop, fp32 on the CPU); with N >= 1 GPUs
 it runs `torchrun --standalone --nproc_per_node N SCRIPT ARGS...` (as `python -m
@@ -9,6 +9,8 @@ code path as the 8-GPU one. N is read from the job, never from a constant, so th
 a laptop, a 1-GPU node and an 8-GPU SLURM allocation:
   CUDA_VISIBLE_DEVICES (the devices the ranks can actually see; SLURM sets it for GPU jobs),
   else SLURM_GPUS_ON_NODE (what SLURM allocated on this node), else none.
+Without a GPU, `--cpu-ranks N` (N > 1; a base's `reward.cpu_ranks`) runs N CPU ranks under torchrun
+instead: DeepSpeed with gloo, the distributed path of the GPU ranks on a machine without GPUs.
 """
 
 import os
@@ -25,19 +27,20 @@ def gpu_count(env):
     return int(allocated) if allocated.isdigit() else 0
 
 
-def command(script, args, env, python=sys.executable):
-    """The command line that runs `script args` on the job's GPUs."""
-    n = gpu_count(env)
+def command(script, args, env, python=sys.executable, cpu_ranks=1):
+    """The command line that runs `script args` on the job's GPUs (or its CPU ranks)."""
+    n = gpu_count(env) or (cpu_ranks if cpu_ranks > 1 else 0)
     if n == 0:
         return [python, script, *args]
     return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", script, *args]
 
 
 def main():
-    if len(sys.argv) < 2:
+    cpu_ranks, rest = (int(sys.argv[2]), sys.argv[3:]) if sys.argv[1:2] == ["--cpu-ranks"] else (1, sys.argv[1:])
+    if not rest:
         sys.exit(__doc__)
-    args = sys.argv[2:]
-    argv = command(sys.argv[1], args, os.environ)
+    args = rest[1:]
+    argv = command(rest[0], args, os.environ, cpu_ranks=cpu_ranks)
     print("launch:", " ".join(argv[:len(argv) - len(args)]), file=sys.stderr, flush=True)
     # exec, not a child: the job's exit status and signals (scancel, timeouts) reach the script.
     os.execv(argv[0], argv)

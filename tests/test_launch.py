@@ -45,6 +45,15 @@ def test_every_gpu_job_runs_one_torchrun_rank_per_gpu(env, n):
                                                                   *ARGS]
 
 
+def test_cpu_ranks_run_torchrun_only_without_a_gpu():
+    """A world without GPUs (paper-mini) runs the Llama bases' ZeRO-3 on CPU ranks; a GPU job keeps one rank per GPU."""
+    assert launch.command("train.py", ARGS, {}, python="py", cpu_ranks=2) == [*TORCHRUN, "--nproc_per_node=2",
+                                                                             "train.py", *ARGS]
+    assert launch.command("train.py", ARGS, {}, python="py", cpu_ranks=1) == ["py", "train.py", *ARGS]
+    assert launch.command("train.py", ARGS, {"CUDA_VISIBLE_DEVICES": "0"}, python="py", cpu_ranks=2)[4] == \
+        "--nproc_per_node=1"
+
+
 def test_launcher_execs_the_script_with_its_arguments_and_exit_status(tmp_path):
     script = tmp_path / "echo.py"
     script.write_text("import sys\nprint(sys.argv[1:])\nsys.exit(3)\n")

@@ -67,6 +67,7 @@ rule train_rm:
         init=lambda wildcards: [arg for path in base_lm(wildcards.base) for arg in ("--init", path)],
         kind=lambda wildcards: names.scheme_kind(wildcards.scheme),
         settings=reward_settings,
+        cpu_ranks=lambda wildcards: json.loads(reward_settings(wildcards)).get("cpu_ranks", 1),
         seed=replicate_seed,
         checkpoints="results/checkpoints/{rep}rm/{base}/{scheme}",
     threads: 1
@@ -77,6 +78,6 @@ rule train_rm:
     benchmark:
         "results/benchmarks/train_rm/{rep}{base}/{scheme}.tsv"
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_rm.py --base {params.base:q} {params.init:q}"
+        "python {SCRIPTS:q}/launch.py --cpu-ranks {params.cpu_ranks} {SCRIPTS:q}/train_rm.py --base {params.base:q} {params.init:q}"
         " --scheme {params.kind:q} --train {input.train:q} --settings {params.settings:q} --seed {params.seed}"
         " --output {output:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"
