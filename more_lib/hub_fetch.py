@@ -16,8 +16,13 @@ from pathlib import Path
 
 import httpx2  # the HTTP client of huggingface_hub >= 2 (a fork of httpx; its errors are its own)
 from huggingface_hub import HfApi, snapshot_download
-from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                    RevisionNotFoundError)
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from more_lib.errors import DataError
 
