@@ -10,7 +10,9 @@ answer (so that concurrent jobs overlap). `server.log` holds one entry per reque
 `server.answered` counts the answers delivered per question (a question paid twice shows as 2).
 """
 
+import argparse
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -25,6 +27,14 @@ BAD_BODIES = {  # HTTP 200 bodies a broken proxy or server might send: (body, he
 
 def default_answer(question):
     return "Comparison: both are fine.\nMore helpful: A"
+
+
+def longer_answer(question):
+    """A judge that prefers the longer response (GPT-4's known bias), in the format the prompts ask:
+    consistent when the two are swapped, so that Table 1 shows wins and losses, not ties."""
+    a, b = (len(re.search(rf"^Response {x}: (.*)$", question, re.MULTILINE)[1].split()) for x in "AB")
+    criterion = re.findall(r"^More (\w+):", question, re.MULTILINE)[-1]
+    return f"Comparison: the {'first' if a >= b else 'second'} says more.\nMore {criterion}: {'A' if a >= b else 'B'}"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -87,8 +97,8 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
 
-def start(answer=default_answer):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def start(answer=default_answer, port=0):
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     server.answer, server.faults, server.slow_s, server.hang_after, server.delay_s = answer, [], 1.0, None, 0.0
     server.error_message = None  # fn(Authorization header) -> error text, to test that keys are redacted
@@ -103,3 +113,16 @@ def stop(server):
     server.release.set()
     server.shutdown()
     server.server_close()
+
+
+def main(argv=None):
+    """`python -m tests.judge_server [--port N]`: the longer-answer judge until killed (paper-mini)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    server = start(longer_answer, parser.parse_args(argv).port)
+    print(f"url={server.url}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
