@@ -9,7 +9,9 @@ the K head gradients before solving for λ so every rank uses the same weights.
 import contextlib
 import copy
 import os
+import shutil
 import time
+from pathlib import Path
 
 import torch
 
@@ -121,10 +123,18 @@ class _DeepSpeed:
         self.engine.step()
 
     def save(self, directory, client_state):
-        self.engine.save_checkpoint(str(directory), tag="latest", client_state=client_state)
+        """One tag per step; DeepSpeed names the newest in the file `latest` once every rank has written
+        it, so a run killed mid-save resumes from the step before. Older tags are then removed."""
+        tag = f"step{client_state['step']}"
+        self.engine.save_checkpoint(str(directory), tag=tag, client_state=client_state)
+        _barrier()
+        if rank_and_world()[0] == 0:
+            for old in Path(directory).glob("step*"):
+                if old.name != tag:
+                    shutil.rmtree(old)
 
     def load(self, directory):
-        _, client_state = self.engine.load_checkpoint(str(directory), tag="latest")
+        _, client_state = self.engine.load_checkpoint(str(directory))  # the tag the file `latest` names
         return client_state
 
     def state_dict_for_export(self):
@@ -142,7 +152,7 @@ def resume(trainer, checkpoint_dir, extra, fingerprint):
     """(first step, log so far, *extra state) from the last checkpoint if the same run made it (its
     fingerprint, more_lib.checkpoint), else a fresh start in an emptied folder."""
     state = {"step": 0, "log": [], **extra}
-    has_state = (checkpoint_dir / ("latest" if "WORLD_SIZE" in os.environ else "state.pt")).exists()
+    has_state = (checkpoint_dir / ("latest" if "WORLD_SIZE" in os.environ else "state.pt")).is_file()
     ok, why = checkpoint.resumable(checkpoint_dir, fingerprint, has_state)
     primary = rank_and_world()[0] == 0
     if why and primary:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 import torch
 import yaml
@@ -43,9 +44,9 @@ def world(tmp_path_factory):
     return {"root": root, "files": files, "base": base}
 
 
-def train_command(world, output, scheme="more", max_steps=None, launcher=(sys.executable,)):
+def train_command(world, output, scheme="more", max_steps=None, launcher=(sys.executable,), settings=SETTINGS):
     command = [*launcher, str(REPO / "scripts" / "train_rm.py"), "--base", json.dumps(world["base"]),
-               "--scheme", scheme, "--train", *map(str, world["files"]), "--settings", json.dumps(SETTINGS),
+               "--scheme", scheme, "--train", *map(str, world["files"]), "--settings", json.dumps(settings),
                "--seed", "11", "--output", str(output), "--checkpoint-dir", str(output) + ".ckpt"]
     return command + (["--max-steps", str(max_steps)] if max_steps else [])
 
@@ -57,13 +58,16 @@ def run(command):
     return result.stdout + result.stderr
 
 
-def kill_at_first_checkpoint(command, output):
-    """Start a training run and SIGKILL it once its first checkpoint is on disk."""
+def kill_at_first_checkpoint(command, output, state="state.pt"):
+    """Start a training run and SIGKILL it, and every rank torchrun started (each in a session of its
+    own), once its first checkpoint is on disk."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = Path(str(output) + ".ckpt") / "state.pt"
+    state = Path(str(output) + ".ckpt") / state
     while not state.exists() and process.poll() is None:
         time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
+    tree = psutil.Process(process.pid)
+    for member in [*tree.children(recursive=True), tree]:
+        member.send_signal(signal.SIGKILL)
     process.wait()
     assert not (output / "model.safetensors").exists(), "the run finished before it could be killed"
 
@@ -144,6 +148,22 @@ def test_deepspeed_on_two_cpu_ranks_matches_the_plain_step(world, tmp_path):
         # Adam's first step is about lr * sign(gradient): parameters whose gradient is ~0 may differ
         assert (step_plain - step_ds).abs().max() <= 0.25 * SETTINGS["lr"], name
         assert step_plain.abs().max() > 0 or name.endswith("bias")
+
+
+@pytest.mark.deepspeed
+def test_zero3_on_two_cpu_ranks_resumes_after_kill_bit_for_bit(world, tmp_path):
+    """The Llama bases' path: ZeRO-3 checkpoints (one DeepSpeed tag per step, named by `latest` once
+    written), killed at the first and resumed, against an uninterrupted run."""
+    settings = {**SETTINGS, "deepspeed": str(REPO / "config" / "deepspeed" / "zero3.json")}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547"]
+    run(train_command(world, tmp_path / "straight", launcher=torchrun, settings=settings, max_steps=12))
+    killed = tmp_path / "killed"
+    kill_at_first_checkpoint(train_command(world, killed, launcher=torchrun, settings=settings, max_steps=12), killed,
+                             state="latest")
+    output = run(train_command(world, killed, launcher=torchrun, settings=settings, max_steps=12))
+    assert "resumed from the checkpoint at step 4" in output
+    straight, resumed = weights(tmp_path / "straight"), weights(killed)
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
 def test_top_and_averaging_come_from_the_single_source_rms():
