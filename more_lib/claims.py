@@ -243,10 +243,17 @@ def _numbers(intervals):
                      if name != "effect")
 
 
+def noise_covered(n_seeds):
+    """What the interval's noise covers: with one seed the verdict rests on one training run."""
+    if n_seeds <= 1:
+        return "test pairs only: training noise not measured (one seed)"
+    return f"test pairs and {n_seeds} training seeds"
+
+
 def _row(claim_id, base, statement, claimed, bound, effect, low, high, n_pairs, n_seeds, verdict, numbers):
     return {"claim": claim_id, "base": base, "statement": statement, "effect": effect, "ci_low": low,
-            "ci_high": high, "n_pairs": n_pairs, "n_seeds": n_seeds, "verdict": verdict, "claimed": claimed,
-            "bound": bound, "numbers": numbers}
+            "ci_high": high, "n_pairs": n_pairs, "n_seeds": n_seeds, "noise": noise_covered(n_seeds),
+            "verdict": verdict, "claimed": claimed, "bound": bound, "numbers": numbers}
 
 
 def judge(claim_id, base, claim, replicates, resamples, rng):

@@ -117,6 +117,7 @@ def test_rewards_times_three_make_ece_higher_and_the_claims_read_it():
     # The singles draw their own noise; MultiTask and MORE share one draw, so they rank pairs alike.
     c3 = claims.judge("C3", "b", claims.c3_multitask_ece_above_top(SETTINGS), data, 500, rng_for(0, "C3"))
     assert c3["verdict"] == "holds" and c3["ci_low"] > 0 and c3["n_pairs"] == 600 and c3["n_seeds"] == 1
+    assert c3["noise"] == "test pairs only: training noise not measured (one seed)"
     c4 = claims.judge("C4", "b", claims.c4_more_ece_below_multitask(SETTINGS), data, 500, rng_for(0, "C4"))
     assert c4["verdict"] == "fails" and c4["ci_low"] > 0
     assert "accuracy_gap=0.0000 [0.0000, 0.0000]" in c4["numbers"]
@@ -136,6 +137,7 @@ def test_claims_table_plants_shared_reward_tracking_and_scale():
     assert list(table.index) == ["C1", "C2", "C3", "C4", "C4-ts", "C5", "C6", "C7", "C8", "C9-fidelity",
                                  "C9-calibration"]
     assert table.loc["C9-fidelity", "verdict"] == "holds" and table.loc["C9-fidelity", "n_seeds"] == 2
+    assert table.loc["C9-fidelity", "noise"] == "test pairs and 2 training seeds"
     assert table.loc["C7", "verdict"] == "not measured"
     measured = table.drop(index="C7")
     assert (measured["ci_low"] <= measured["effect"] + 1e-12).all() and (measured["effect"] <= measured["ci_high"] + 1e-12).all()
