@@ -11,3 +11,13 @@ def run(main):
     except (DataError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    _close_distributed()
+
+
+def _close_distributed():
+    """A rank that exits with its process group open can abort in gloo's threads ("terminate called
+    without an active exception", SIGABRT after a finished run): close it once every rank is done."""
+    dist = sys.modules.get("torch.distributed")  # never imported here for a script that does not use it
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
