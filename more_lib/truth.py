@@ -99,10 +99,17 @@ def truth_metrics(d, truth, bins):
     }
 
 
+def metric_names(bins):
+    """The columns truth_metrics fills, in its order (NaN on a source without the truth)."""
+    return ["n_pairs", "true_ce", "true_ce_rms", f"true_ece_{bins}", "brier_true", "brier_label", "pearson_shared",
+            "spearman_shared", "pearson_source", "spearman_source", "drift_a", "drift_b", "drift_b_over_a"]
+
+
 def truth_table(base, scores, truths, bins):
     """One row per scheme × test source with the truth (`scores`: {(scheme, source): frame}, the
     derived Top and Averaging included; `truths`: {source: truth_frame or None}), and one note row
-    per source without it."""
+    per source without it. Every metric column is there even when no source has the truth (the
+    paper world), so that readers find the table they expect."""
     rows = []
     for source, truth in truths.items():
         if truth is None:
@@ -112,4 +119,4 @@ def truth_table(base, scores, truths, bins):
             d = aligned_differences(scores[(scheme, source)], truth["id"], f"{scheme} on {source}")
             rows.append({"base": base, "scheme": scheme, "label": names.label(scheme), "test_source": source,
                          **truth_metrics(d, truth, bins), "note": ""})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["base", "scheme", "label", "test_source", *metric_names(bins), "note"])

@@ -8,6 +8,7 @@ import tempfile
 
 import pytest
 
+from tests.slurm_cluster import cluster, install, why_not
 from tests.workflow_run import build_smoke
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -26,3 +27,19 @@ def pytest_collection_modifyitems(items):
 def smoke_run(tmp_path_factory):
     """The smoke world, built once for every module that reads it or dry-runs changes against it."""
     return build_smoke(tmp_path_factory.mktemp("smoke"))
+
+
+@pytest.fixture(scope="module")
+def partition(tmp_path_factory):
+    """A real one-node SLURM cluster for a module's tests (its partition), or the skip that says why not."""
+    reason = why_not()
+    if reason is None:
+        try:
+            install(print)
+        except RuntimeError as error:
+            reason = str(error)
+    if reason:
+        print(f"SLURM test skipped: {reason}")
+        pytest.skip(reason)
+    with cluster(tmp_path_factory.mktemp("slurm"), log=print) as name:
+        yield name

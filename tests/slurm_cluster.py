@@ -34,7 +34,9 @@ SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
 NodeName={host} NodeAddr=127.0.0.1 {topology} RealMemory={memory} State=UNKNOWN
-PartitionName={partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+# Two jobs may share a core: most of a short job's life is Python starting up and waiting on the
+# status polls, so two jobs a core keep the CPUs busy (a real cluster gives each job its own).
+PartitionName={partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:2
 SlurmUser=root
 AuthType=auth/munge
 # No cgroups, accounting or mail on a test machine.

@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 
-from tests.slurm_cluster import cluster, install, why_not
+from tests.slurm_cluster import why_not
 from tests.tiny_world import write_tiny_world
 from tests.workflow_run import REPO, snakemake
 
@@ -30,33 +30,23 @@ TARGETS = [*(f"results/data/{source}/train.jsonl" for source in KEEP), "results/
 STATUS_SECONDS = 4
 
 
-@pytest.fixture(scope="module")
-def partition(tmp_path_factory):
-    reason = why_not()
-    if reason is None:
-        try:
-            install(print)
-        except RuntimeError as error:
-            reason = str(error)
-    if reason:
-        print(f"SLURM test skipped: {reason}")
-        pytest.skip(reason)
-    with cluster(tmp_path_factory.mktemp("slurm"), log=print) as name:
-        yield name
-
-
-def local_overrides(folder, partition):
-    """A profile read after the repository's: its top-level keys replace the shipped ones."""
+def local_overrides(folder, partition, status_seconds=STATUS_SECONDS, mem_mb=1000):
+    """A profile read after the repository's: its top-level keys replace the shipped ones. The node
+    has a few GB, not a cluster's: every rule's memory is capped at `mem_mb` (the rules whose
+    memory the config sets, training, ask for what the config says)."""
     shipped = yaml.safe_load((REPO / "slurm" / "config.yaml").read_text())
     resources = {key: value for key, value in shipped["default-resources"].items() if key != "slurm_account"}
-    resources.update(slurm_partition=partition, mem_mb=1000)  # the node has a few GB, not a cluster's
+    resources.update(slurm_partition=partition, mem_mb=mem_mb)
+    per_rule = {rule: {**values, "mem_mb": min(values.get("mem_mb", mem_mb), mem_mb)}
+                for rule, values in shipped["set-resources"].items()}
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump({
         "default-resources": resources,
+        "set-resources": per_rule,
         "slurm-status-command": "squeue",
         # The plugin keeps squeue only while MinJobAge (3600 s here) >= 3x this.
-        "slurm-init-seconds-before-status-checks": STATUS_SECONDS,
-        "seconds-between-status-checks": STATUS_SECONDS,
+        "slurm-init-seconds-before-status-checks": status_seconds,
+        "seconds-between-status-checks": status_seconds,
         "latency-wait": 5,
     }))
     return folder

@@ -83,6 +83,11 @@ def test_truth_table_joins_scores_by_id_and_notes_a_source_without_truth():
     scored, skipped = table.iloc[0], table.iloc[1]
     assert scored["label"] == "MORE" and scored["n_pairs"] == 120 and scored["true_ce"] < 1e-12  # shuffled rows joined
     assert skipped["note"].startswith("skipped") and np.isnan(skipped["true_ce"])
+    assert list(table.columns) == ["base", "scheme", "label", "test_source", *truth.metric_names(10), "note"]
+    assert [*truth.truth_metrics(exact, frame, 10)] == truth.metric_names(10)
+    # The paper world: no source has the truth, every column is still there (fig_truth reads them).
+    paper = truth.truth_table("b", {}, {"helpful": None, "webgpt": None}, 10)
+    assert list(paper.columns) == list(table.columns) and paper["true_ce"].isna().all()
     with pytest.raises(DataError, match="more-all on helpful"):
         truth.truth_table("b", {("more-all", "helpful"): scores(frame["id"], exact).iloc[1:]}, {"helpful": frame}, 10)
 
