@@ -30,9 +30,13 @@ AGENT = "more-hub-stage"  # in every request's User-Agent: the hub stage's reque
 CLIENT_METADATA = ".cache"  # the client's own bookkeeping inside a snapshot folder
 
 
+def _where(entry, revision):
+    return f"config key '{entry['keys'][0]}': {entry['type']} {entry['id']!r} at {revision!r}"
+
+
 def _failure(entry, revision, err):
     """One line naming the config key and the repository, whatever the client raised."""
-    where = f"config key '{entry['keys'][0]}': {entry['type']} {entry['id']!r} at {revision!r}"
+    where = _where(entry, revision)
     if isinstance(err, GatedRepoError):
         why = ("is gated: accept its licence on the hub, then set HF_TOKEN in the environment" if not
                os.environ.get("HF_TOKEN") else "is gated and HF_TOKEN does not grant access to it")
@@ -56,18 +60,21 @@ def resolve(entry, revision):
         raise _failure(entry, revision, err) from None
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
+def _digests(path):
+    """(sha256, git blob sha1) of a file, read once."""
+    sha256, blob = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % path.stat().st_size)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            sha256.update(block)
+            blob.update(block)
+    return sha256.hexdigest(), blob.hexdigest()
 
 
 def _listing(entry, commit):
-    """{path: (size, sha256 or None)} of the commit's files as the hub lists them."""
+    """{path: (size, what its content must hash to)} of the commit's files as the hub lists them: the
+    sha256 of an LFS file, the git blob sha1 of any other."""
     api = HfApi(library_name=AGENT)
-    return {item.path: (item.size, item.lfs.sha256 if item.lfs else None)
+    return {item.path: (item.size, ("sha256", item.lfs.sha256) if item.lfs else ("blob", item.blob_id))
             for item in api.list_repo_tree(entry["id"], repo_type=entry["type"], revision=commit, recursive=True)
             if hasattr(item, "size")}
 
@@ -82,16 +89,24 @@ def fetch(entry, pin, folder):
     except (HfHubHTTPError, httpx2.HTTPError, OSError) as err:
         raise _failure(entry, pin, err) from None
     files = {}
-    for relative, (size, lfs_sha) in sorted(listing.items()):
+    for relative, (size, (kind, expected)) in sorted(listing.items()):
         path = Path(folder) / relative
-        digest = _sha256(path) if path.is_file() else None
-        if digest is None or path.stat().st_size != size or lfs_sha not in (None, digest):
-            raise DataError(f"config key '{entry['keys'][0]}': {path} is incomplete or differs from commit {commit} "
-                            "of the hub; rerun to fetch it again")
-        files[relative] = {"size": size, "sha256": digest}
+        sha256, blob = _digests(path) if path.is_file() else (None, None)
+        if sha256 is None or path.stat().st_size != size or {"sha256": sha256, "blob": blob}[kind] != expected:
+            _forget(folder, relative)
+            raise DataError(f"{_where(entry, pin)}: {path} is incomplete or differs from commit {commit} of the hub "
+                            "(removed); rerun to fetch it again")
+        files[relative] = {"size": size, "sha256": sha256}
     _remove_stale(folder, listing)
     return {"type": entry["type"], "id": entry["id"], "requested": entry["requested"], "pin": pin,
             "commit": commit, "keys": entry["keys"], "folder": str(folder), "files": files}
+
+
+def _forget(folder, relative):
+    """Remove a file and the client's record of it, so that the next fetch downloads it anew."""
+    for path in (Path(folder) / relative, Path(folder) / CLIENT_METADATA / "huggingface" / "download" /
+                 f"{relative}.metadata"):
+        path.unlink(missing_ok=True)
 
 
 def _remove_stale(folder, listing):

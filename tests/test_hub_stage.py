@@ -5,6 +5,7 @@ gated one without a token and a connection dropped on every try."""
 
 import gzip
 import json
+import os
 import re
 import shutil
 
@@ -106,7 +107,7 @@ def test_hub_stage_fetches_and_locks_the_rest_runs_offline_and_the_lock_wins(tmp
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("case", ["missing", "gated", "dropped"])
+@pytest.mark.parametrize("case", ["missing", "gated", "dropped", "tampered"])
 def test_hub_errors_are_one_line_naming_the_key_and_the_repository(tmp_path, case):
     workdir = tmp_path / "work"
     gated = {REPO_KEY} if case == "gated" else set()
@@ -121,19 +122,30 @@ def test_hub_errors_are_one_line_naming_the_key_and_the_repository(tmp_path, cas
                 "(or is private: set HF_TOKEN)")
             return
         write_config(workdir)
+        snapshot = workdir / "hub" / REPO_KEY / "helpful-base" / "train.jsonl.gz"
+        if case == "tampered":  # a snapshot file changed after a fetch the client recorded as complete
+            run(workdir, server, "hub")
+            stat = snapshot.stat()  # the client trusts a file no newer than its record: only our hashes can tell
+            snapshot.write_bytes(bytes(b ^ 1 for b in snapshot.read_bytes()))
+            os.utime(snapshot, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            (workdir / "hub" / f"{REPO_KEY}.manifest.json").unlink()
         code, _ = run(workdir, server, "hub", check=False)
         assert code != 0
         line = job_error(workdir, REPO_KEY)
-        assert line.startswith("error: config key 'sources.helpful.path': dataset 'Anthropic/hh-rlhf' at 'main' ")
+        pinned = server.commit(REPO_KEY, "main") if case == "tampered" else "main"  # locked by the first fetch
+        assert line.startswith(f"error: config key 'sources.helpful.path': dataset 'Anthropic/hh-rlhf' at '{pinned}'")
         if case == "gated":
             assert line.endswith("is gated: accept its licence on the hub, then set HF_TOKEN in the environment")
             run(workdir, server, "hub", token=TOKEN)  # with the token from the environment it goes through
             assert not [p for p in workdir.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+        elif case == "tampered":
+            assert line.endswith(f": {snapshot.relative_to(workdir)} is incomplete or differs from commit {pinned} of "
+                                 "the hub (removed); rerun to fetch it again")
+            run(workdir, server, "hub")
         else:
             assert "could not be downloaded (RemoteProtocolError" in line and line.endswith("rerun to resume")
             assert not (workdir / "hub" / f"{REPO_KEY}.manifest.json").exists()  # never accepted as complete
             server.drops.clear()
             run(workdir, server, "hub")
-        snapshot = workdir / "hub" / REPO_KEY / "helpful-base" / "train.jsonl.gz"
         assert snapshot.read_bytes() == (FIXTURES / "helpful-base" / "train.jsonl.gz").read_bytes()
 

@@ -13,9 +13,11 @@ def hub_pin(wildcards):
                    hub.read_manifest(hub_manifest(wildcards.repo)))
 
 
+# Every snapshot by name, not only the lock: Snakemake does not look behind a present lock for a
+# manifest that is missing.
 rule hub:
     input:
-        [HUB_LOCK] if HUB_REPOS else [],
+        [HUB_LOCK, *(hub_manifest(repo) for repo in HUB_REPOS)] if HUB_REPOS else [],
 
 
 # No code input: a change to the fetching code must not refetch tens of GB nor retrain what reads
