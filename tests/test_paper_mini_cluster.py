@@ -94,7 +94,7 @@ def test_paper_mini_runs_the_paper_dag_through_slurm_offline_and_resumes_after_s
             ids = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
             with capsys.disabled():
                 print(f"\npaper-mini through SLURM: {elapsed:.0f} s, {len(ids)} sbatch jobs")
-            assert code == 0, output[-6000:]
+            assert code == 0, failures(output)
             assert len(hub.requests) == fetched, hub.requests[fetched:]  # compute jobs never asked the hub
 
             jobs = slurm_jobs(ids)
@@ -121,6 +121,13 @@ def test_paper_mini_runs_the_paper_dag_through_slurm_offline_and_resumes_after_s
             assert len(hub.requests) == fetched
     finally:
         judge_server.stop(judge)
+
+
+def failures(output):
+    """Each failed job's block and its log, as Snakemake printed them (the run's tail alone may not
+    show them)."""
+    blocks = re.findall(r"^Error in rule .*?(?=^\[|\Z)", output, re.MULTILINE | re.DOTALL)
+    return "\n".join(block[-3000:] for block in blocks) or output[-6000:]
 
 
 def all_job_ids():
