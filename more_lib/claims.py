@@ -1,11 +1,14 @@
-"""The paper's claims C1–C8 and C9 (beyond the paper), each a signed effect with a 95% interval.
+"""The paper's claims C1–C8 and C9 (beyond the paper), each a signed effect with an interval.
 
 Every effect is computed from the reward differences d = r_chosen − r_rejected of the test pairs
-(and, for C4-ts, of the held-out pairs its temperatures are fitted on), by a paired bootstrap
-stratified by test set (more_lib.bootstrap): both sides of a difference see the same resampled
-pairs. The verdict reads the interval against the claim's decision boundary: `holds` when it lies
-entirely on the claimed side, `fails` when entirely on the other, `inconclusive` otherwise. C7
-takes Fig. 7's correlation and its interval (a bootstrap over its points, the K-sweep RMs).
+(and, for C4-ts, of the held-out pairs its temperatures are fitted on), with an interval over the
+test pairs and the training seeds (more_lib.bootstrap: a paired pair bootstrap stratified by test
+set, both sides of a difference on the same resampled pairs, and with k ≥ 2 seeds their spread on
+k − 1 degrees of freedom). The interval is 95 %, 90 % for the equivalence claim C2 (two one-sided
+tests at α = 0.05). The verdict reads it against the claim's decision boundary: `holds` when it
+lies entirely on the claimed side, `fails` when entirely on the other, `inconclusive` otherwise,
+`inconclusive (Monte Carlo)` when the resamples the rule allows cannot tell. C7 is an exact
+permutation test of Fig. 7's correlation over its points, the K-sweep RMs (more_lib.permutation).
 
 Conventions are Table 2's: accuracy averaged over test sources (a tie counts `tie_credit`), ECE at
 `ece_bins` bins, the mean over test sources or over all pairs (`ece_mode`); Top scores each test
@@ -16,6 +19,7 @@ scheme (its d) or a truth column (p_true, delta_shared, delta_source) and split 
 "heldout"; the arrays of one (split, source) hold the same pairs in the same order.
 """
 
+import math
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from more_lib import bootstrap, metrics, names, outliers, tables, temperature, truth
+from more_lib import bootstrap, metrics, names, outliers, permutation, tables, temperature, truth
 from more_lib.seeding import rng_for
 
 TRUTH_COLUMNS = ("p_true", "delta_shared", "delta_source")
@@ -238,8 +242,14 @@ STATEMENT_C7 = "lower RM ECE goes with a higher RJS win rate (Fig. 7's Pearson r
 
 
 # ---- rows ------------------------------------------------------------------------------------------
+NOT_TESTABLE = "not testable"
+# The columns every row has after claim, base and statement; a row leaves unknown ones NaN.
+MEASURES = ("effect", "ci_low", "ci_high", "n_pairs", "n_seeds")
+DESIGN = ("level", "detectable", "n_sources", "se_pairs", "sd_seeds", "resamples", "mc_se_low", "mc_se_high")
+
+
 def _numbers(intervals):
-    return "; ".join(f"{name}={est:.4f} [{low:.4f}, {high:.4f}]" for name, (est, low, high) in intervals.items()
+    return "; ".join(f"{name}={i.estimate:.4f} [{i.low:.4f}, {i.high:.4f}]" for name, i in intervals.items()
                      if name != "effect")
 
 
@@ -250,42 +260,72 @@ def noise_covered(n_seeds):
     return f"test pairs and {n_seeds} training seeds"
 
 
-def _row(claim_id, base, statement, claimed, bound, effect, low, high, n_pairs, n_seeds, verdict, numbers):
-    return {"claim": claim_id, "base": base, "statement": statement, "effect": effect, "ci_low": low,
-            "ci_high": high, "n_pairs": n_pairs, "n_seeds": n_seeds, "noise": noise_covered(n_seeds),
-            "verdict": verdict, "claimed": claimed, "bound": bound, "numbers": numbers}
+def _row(claim_id, base, statement, claimed, bound, verdict, numbers, noise, **values):
+    """One claims.csv row: claims.csv's first columns in their order, the design columns after."""
+    return {"claim": claim_id, "base": base, "statement": statement,
+            **{name: values.get(name, np.nan) for name in MEASURES}, "noise": noise, "verdict": verdict,
+            "claimed": claimed, "bound": bound, "numbers": numbers, **{name: values.get(name, np.nan) for name in DESIGN}}
 
 
-def judge(claim_id, base, claim, replicates, resamples, rng):
-    """One claim's row: effect, interval and verdict from the paired bootstrap of its arrays."""
+def judge(claim_id, base, claim, replicates, resamples, rng, cap=None):
+    """One claim's row: effect, interval and verdict over its arrays' test pairs and seeds, with
+    the resamples the Monte Carlo rule needed (bootstrap.settle; `cap` as there)."""
+    k = len(replicates)
     if claim.missing:
-        return _row(claim_id, base, claim.statement, claim.claimed, claim.bound, np.nan, np.nan, np.nan, 0,
-                    len(replicates), NOT_MEASURED, claim.missing)
+        return _row(claim_id, base, claim.statement, claim.claimed, claim.bound, NOT_MEASURED, claim.missing,
+                    noise_covered(k), n_pairs=0, n_seeds=k)
     selected = [{key: replicate[key] for key in claim.keys} for replicate in replicates]
-    intervals = bootstrap.paired_bootstrap(claim.statistic, selected, resamples, rng)
-    effect, low, high = intervals["effect"]
-    n_pairs = sum(n for (split, _), n in bootstrap.strata(selected[0]).items() if split == "test")
-    return _row(claim_id, base, claim.statement, claim.claimed, claim.bound, effect, low, high, n_pairs,
-                len(replicates), bootstrap.verdict(low, high, claim.claimed, claim.bound), _numbers(intervals))
+    intervals, verdict, used = bootstrap.settle(claim.statistic, selected, resamples, rng, claim.claimed,
+                                                claim.bound, cap)
+    effect = intervals["effect"]
+    sizes = [n for (split, _), n in bootstrap.strata(selected[0]).items() if split == "test"]
+    return _row(claim_id, base, claim.statement, claim.claimed, claim.bound, verdict, _numbers(intervals),
+                noise_covered(k), effect=effect.estimate, ci_low=effect.low, ci_high=effect.high, n_pairs=sum(sizes),
+                n_seeds=k, level=bootstrap.level_for(claim.claimed), detectable=(effect.high - effect.low) / 2,
+                n_sources=len(sizes), se_pairs=effect.se_pairs, sd_seeds=effect.sd_seeds, resamples=used,
+                mc_se_low=effect.mc_se_low, mc_se_high=effect.mc_se_high)
 
 
-def c7_row(base, correlation):
-    """Fig. 7's Pearson r with its percentile bootstrap interval (over the K-sweep RMs' points);
-    Spearman's in the numbers. `correlation` is None when the base's K-sweep RMs align no policy."""
-    if correlation is None:
-        return _row("C7", base, STATEMENT_C7, "below", 0.0, np.nan, np.nan, np.nan, 0, 0, NOT_MEASURED,
-                    "base not in alignment.ksweep.bases")
-    stats = correlation.set_index("statistic")
-    pearson, spearman = stats.loc["pearson"], stats.loc["spearman"]
-    if np.isnan(pearson["estimate"]):
-        return _row("C7", base, STATEMENT_C7, "below", 0.0, np.nan, np.nan, np.nan, int(pearson["points"]), 1,
-                    "inconclusive", f"Fig. 7's correlation is undefined over its {int(pearson['points'])} points "
-                    "(their ECE or win rate does not vary)")
-    return _row("C7", base, STATEMENT_C7, "below", 0.0, float(pearson["estimate"]), float(pearson["ci_low"]),
-                float(pearson["ci_high"]), int(pearson["points"]), 1,
-                bootstrap.verdict(pearson["ci_low"], pearson["ci_high"], "below", 0.0),
-                f"points={int(pearson['points'])} (RMs, not pairs); spearman={spearman['estimate']:.4f} "
-                f"[{spearman['ci_low']:.4f}, {spearman['ci_high']:.4f}]")
+def _c7_verdict(pearson, n):
+    """C7's verdict from its one-sided p-values; a p-value from sampled pairings within MC_MARGIN
+    Monte Carlo errors of the level is left to no stream."""
+    alpha = permutation.ALPHA
+    if any(abs(p - alpha) < bootstrap.MC_MARGIN * permutation.mc_error(p, n)
+           for p in (pearson["p_below"], pearson["p_above"])):
+        return bootstrap.MC_INCONCLUSIVE
+    return "holds" if pearson["p_below"] <= alpha else "fails" if pearson["p_above"] <= alpha else "inconclusive"
+
+
+def c7_row(base, points, seed=0):
+    """C7 from Fig. 7's points (one row per K-sweep RM with its `ece` and `win`; None when the
+    base's K-sweep RMs align no policy): Pearson r with an exact one-sided permutation test on
+    each side (more_lib.permutation), `not testable` below the points the test needs to reach its
+    level. `detectable` is the weakest negative r the test would call. Spearman's in the numbers."""
+    def row(verdict, numbers, **values):
+        return _row("C7", base, STATEMENT_C7, "below", 0.0, verdict, numbers,
+                    "the K-sweep RMs' points (one training run each)", **values)
+
+    if points is None:
+        return row(NOT_MEASURED, "base not in alignment.ksweep.bases", n_pairs=0, n_seeds=0)
+    x, y, n = points["ece"].to_numpy(np.float64), points["win"].to_numpy(np.float64), len(points)
+    if n < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return row("inconclusive", f"Fig. 7's correlation is undefined over its {n} points (their ECE or win rate "
+                   "does not vary)", n_pairs=n, n_seeds=1)
+    tests = permutation.correlation_test(x, y, rng_for(seed, "claims", base, "C7"))
+    pearson, spearman = tests["pearson"], tests["spearman"]
+    exact = n <= permutation.EXACT_UP_TO
+    orderings = math.factorial(n) if exact else permutation.SAMPLED
+    numbers = (f"points={n} (RMs, not pairs); permutation test over {orderings} "
+               f"{'orderings (exact)' if exact else 'sampled orderings'}: "
+               f"p(r this low)={pearson['p_below']:.4f}, p(r this high)={pearson['p_above']:.4f}; "
+               f"spearman={spearman['r']:.4f} (p low={spearman['p_below']:.4f}, p high={spearman['p_above']:.4f})")
+    values = {"effect": pearson["r"], "n_pairs": n, "n_seeds": 1, "level": 1 - 2 * permutation.ALPHA,
+              "detectable": abs(pearson["critical"]), "resamples": orderings}
+    if pearson["smallest_p"] > permutation.ALPHA:
+        return row(NOT_TESTABLE, f"not testable: an exact permutation test over {n} points cannot reach "
+                   f"p ≤ {permutation.ALPHA} on either side (its smallest p-value is {pearson['smallest_p']:.3f}); "
+                   f"it needs at least {permutation.MIN_POINTS} points with distinct values; {numbers}", **values)
+    return row(_c7_verdict(pearson, n), numbers, **values)
 
 
 def paper_claims(settings):
@@ -305,28 +345,29 @@ def _claims(truth_sources, settings):
     return {**paper_claims(settings), **truth_claims(truth_sources, settings)}
 
 
-def _judge_by_id(claim_id, base, truth_sources, settings, replicates, resamples, seed):
+def _judge_by_id(claim_id, base, truth_sources, settings, replicates, resamples, seed, cap):
     """judge() of one claim named by its id: a worker process rebuilds the claim (its statistic is a
     closure, which cannot be pickled) and draws from the claim's own stream."""
     claim = _claims(truth_sources, settings)[claim_id]
-    return judge(claim_id, base, claim, replicates, resamples, rng_for(seed, "claims", base, claim_id))
+    return judge(claim_id, base, claim, replicates, resamples, rng_for(seed, "claims", base, claim_id), cap)
 
 
-def claims_table(base, replicates, truth_sources, correlation, settings, resamples, seed, workers=1):
+def claims_table(base, replicates, truth_sources, points, settings, resamples, seed, workers=1, cap=None):
     """Every claim's row for `base`, in the paper's order, C9's two effects last. `truth_sources`
-    are the test sources whose records carry the truth (C9 is not measured without one). Each
-    claim draws its resamples from its own stream of `seed`, so adding a claim changes no other and
-    the rows are the same whether `workers` processes judge the claims or one does."""
+    are the test sources whose records carry the truth (C9 is not measured without one); `points`
+    are Fig. 7's (C7; None when the base aligns no K-sweep policy). Each claim draws its resamples
+    from its own stream of `seed`, so adding a claim changes no other and the rows are the same
+    whether `workers` processes judge the claims or one does. `cap`: bootstrap.settle's."""
     judged = _claims(truth_sources, settings)
     tasks = [(claim_id, base, truth_sources, settings, [{key: r[key] for key in claim.keys} for r in replicates],
-              resamples, seed) for claim_id, claim in judged.items()]
+              resamples, seed, cap) for claim_id, claim in judged.items()]
     if workers > 1:
         # spawn, not fork: the parent has reading threads (pyarrow) that a forked child would inherit mid-lock
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             rows = list(pool.map(_judge_by_id, *zip(*tasks)))
     else:
         rows = [_judge_by_id(*task) for task in tasks]
-    rows.insert(list(judged).index("C8"), c7_row(base, correlation))
+    rows.insert(list(judged).index("C8"), c7_row(base, points, seed))
     return pd.DataFrame(rows)
 
 

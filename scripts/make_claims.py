@@ -1,12 +1,13 @@
-"""The paper's claims C1–C8 and C9 (beyond the paper) on every base, each an effect with a 95%
-interval from a paired bootstrap over the test pairs (and over seeds): results/claims.csv."""
+"""The paper's claims C1–C8 and C9 (beyond the paper) on every base, each an effect with an
+interval over the test pairs and the training seeds (C7: an exact permutation test over Fig. 7's
+points): results/claims.csv; what each design could resolve: results/benchmarks/power.csv."""
 
 import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from more_lib import claims, cli, data, io, names, tables, truth
+from more_lib import claims, cli, data, io, names, power, tables, truth
 
 
 def by_base_and_replicate(paths):
@@ -34,11 +35,12 @@ def main():
     parser.add_argument("--ece", choices=["mean", "pooled"], required=True, help="Table 2's ECE over test sources")
     parser.add_argument("--tie-credit", type=float, required=True)
     parser.add_argument("--iqr-factor", type=float, required=True)
-    parser.add_argument("--correlation", type=Path, required=True, help="Fig. 7's correlations (claim C7)")
+    parser.add_argument("--points", type=Path, required=True, help="Fig. 7's points (claim C7)")
     parser.add_argument("--aligned-bases", nargs="*", default=[], help="bases whose K-sweep RMs Fig. 7 uses")
     parser.add_argument("--resamples", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--power", type=Path, required=True, help="the pairs and seeds each claim would need")
     parser.add_argument("--threads", type=int, default=1, help="processes judging claims at once")
     args = parser.parse_args()
     settings = claims.Settings(
@@ -49,7 +51,7 @@ def main():
     test_ids = {source: [r["id"] for r in rows] for source, rows in records.items()}
     truths = {source: truth.truth_frame(rows) for source, rows in records.items()}
     truth_sources = [s for s in args.sources if truths[s] is not None]
-    correlation = pd.read_csv(args.correlation)
+    points = pd.read_csv(args.points)
     scores = by_base_and_replicate(names.keyed_paths(args.scores, 4))
     heldout = by_base_and_replicate(names.keyed_paths(args.heldout, 4))
     frames = []
@@ -58,13 +60,17 @@ def main():
                                               test_ids, args.sources)
                       for key, paths in scores.items() if key[0] == base]
         frames.append(claims.claims_table(base, replicates, truth_sources,
-                                          correlation if base in args.aligned_bases else None, settings,
+                                          points if base in args.aligned_bases else None, settings,
                                           args.resamples, args.seed, workers=args.threads))
     table = pd.concat(frames, ignore_index=True)
-    with io.atomic_path(args.output) as tmp:
-        table.to_csv(tmp, index=False)
+    needs = power.power_table(table)
+    for frame, path in ((table, args.output), (needs, args.power)):
+        with io.atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(table[["claim", "base", "effect", "ci_low", "ci_high", "verdict"]].to_string(index=False))
+        print(table[["claim", "base", "effect", "ci_low", "ci_high", "detectable", "resamples", "verdict"]]
+              .to_string(index=False))
+        print(needs.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_ksweep_and_outlier_tables_have_the_papers_shape():
             "negative_outlier_mean"} <= set(table.columns)
 
 
-def test_correlations_have_bootstrap_intervals_and_c7_reads_their_sign():
+def test_correlations_have_bootstrap_intervals():
     x = np.arange(8.0)
     table = metrics.correlations(x, 2 * x + np.sin(x), resamples=500, seed=1)
     rising = table.set_index("statistic")
@@ -101,16 +101,7 @@ def test_correlations_have_bootstrap_intervals_and_c7_reads_their_sign():
     assert (rising["ci_low"] <= rising["estimate"]).all() and (rising["estimate"] <= rising["ci_high"] + 1e-12).all()
     assert (rising["resamples"] <= 500).all() and (rising["points"] == 8).all()
     assert metrics.correlations(x, 2 * x, 500, seed=1).equals(metrics.correlations(x, 2 * x, 500, seed=1))
-    assert claims.c7_row("b", table)["verdict"] == "fails"  # higher ECE, higher win rate
-    falling = claims.c7_row("b", metrics.correlations(x, -x, resamples=200, seed=2))
-    assert falling["verdict"] == "holds" and falling["effect"] == pytest.approx(-1.0) and falling["n_pairs"] == 8
-    assert "spearman=-1.0000" in falling["numbers"]
-    assert claims.c7_row("b", metrics.correlations(x, np.sin(x), 100, seed=1))["verdict"] == "inconclusive"
-    with pytest.warns(RuntimeWarning, match="constant"):  # equal win rates: no correlation is defined
-        flat = metrics.correlations(x, np.ones(8), 100, seed=1)
-    assert claims.c7_row("b", flat)["verdict"] == "inconclusive" and "undefined" in claims.c7_row("b", flat)["numbers"]
     assert claims.c7_row("b", None)["verdict"] == "not measured"
-
 
 def test_table1_puts_win_tie_lose_on_the_more_row():
     metric_rows = [{"base": "b", "scheme": f"{kind}-all", "test_source": source, "n_pairs": n, "accuracy": acc,

@@ -198,10 +198,11 @@ rule claims:
         scores=CLAIM_SCORE_FILES,
         heldout=CLAIM_HELDOUT_FILES,
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
-        correlation="results/fig7_correlation.csv",
+        points="results/fig7_points.csv",
         code=code("make_claims.py"),
     output:
-        report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
+        claims=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
+        power="results/benchmarks/power.csv",
     params:
         scores=keyed("scores", CLAIM_SCORE_KEYS),
         heldout=keyed("heldout", CLAIM_HELDOUT_KEYS),
@@ -227,5 +228,6 @@ rule claims:
         " --tests {params.tests:q} --sources {SOURCES:q} --focus {params.focus:q} --mix {params.mix:q}"
         " --mix-sources {params.mix_sources:q} --ksweep {params.ksweep:q} --tolerance {params.tolerance}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit}"
-        " --iqr-factor {params.factor} --correlation {input.correlation:q} --aligned-bases {params.aligned:q}"
-        " --resamples {params.resamples} --seed {params.seed} --threads {threads} --output {output:q} > {log:q} 2>&1"
+        " --iqr-factor {params.factor} --points {input.points:q} --aligned-bases {params.aligned:q}"
+        " --resamples {params.resamples} --seed {params.seed} --threads {threads} --output {output.claims:q}"
+        " --power {output.power:q} > {log:q} 2>&1"
