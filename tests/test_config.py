@@ -40,7 +40,7 @@ def test_the_shipped_configs_pass_and_keep_their_names():
     (lambda c: c["reward"].update(pairs_per_source=16.0), "config key 'reward.pairs_per_source': 16.0 is not an integer"),
     (lambda c: c["resample"].update(n=True), "config key 'resample.n': True is not an integer"),
     (lambda c: c["bases"]["tiny-s"].update(reward={"lrr": 5e-4}),
-     "config key 'bases.tiny-s.reward.lrr': unknown key (expected one of: checkpoint_every, deepspeed, "),
+     "config key 'bases.tiny-s.reward.lrr': unknown key (expected one of: checkpoint_every, cpu_ranks, deepspeed, "),
     (lambda c: c["bases"]["tiny-s"].update(reward={"checkpoint_every": -3}),
      "config key 'bases.tiny-s.reward.checkpoint_every': -3 is less than the minimum of 1"),
     (lambda c: c["sources"]["helpful"]["drift"].update(informativ=0.5),
