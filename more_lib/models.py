@@ -69,8 +69,9 @@ def rewards_and_features(model, input_ids, attention_mask):
 
     Goes through the model's own forward (so a DeepSpeed engine works as well), which pools the
     head output at the last non-pad token; z is the final hidden state at that same token, the
-    input of the linear head, for MORE's closed-form head gradients."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    input of the linear head, for MORE's closed-form head gradients. No KV cache: nothing decodes
+    after this forward (use_cache=False, whatever the model's config says)."""
+    out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, use_cache=False)
     last = attention_mask.sum(dim=1) - 1  # right padding
     z = out.hidden_states[-1][torch.arange(len(last), device=last.device), last]
     # fp32 rewards whatever the compute dtype: the ranking loss and MORE's λ are computed from them

@@ -67,8 +67,8 @@ def collate(tokenizer, examples):
 
 
 def token_losses(model, input_ids, attention_mask, labels):
-    """Summed negative log-likelihood of the labelled tokens, and their number."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
+    """Summed negative log-likelihood of the labelled tokens, and their number (no KV cache built)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1].float()
     targets = labels[:, 1:]
     nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="sum")
     return nll, (targets != IGNORE).sum()
@@ -96,8 +96,9 @@ def generate(model, tokenizer, prompts, settings, seed, samples=1, desc="generat
     tokenizer.padding_side = "left"  # new tokens must follow every prompt directly
     torch.manual_seed(seed)
     sampling = settings["do_sample"]
+    # the KV cache is what makes decoding fast; training and scoring forwards turn it off
     options = {"do_sample": sampling, "max_new_tokens": settings["max_new_tokens"], "num_return_sequences": samples,
-               "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+               "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id, "use_cache": True}
     if sampling:
         options.update(temperature=settings["temperature"], top_p=settings["top_p"])
     responses = []

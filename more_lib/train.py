@@ -100,7 +100,8 @@ class _Plain:
                               **client_state}, directory / "state.pt")
 
     def load(self, directory):
-        state = torch.load(directory / "state.pt", weights_only=False)
+        # onto the model's device, whichever device saved it (the optimizer's state follows its parameters)
+        state = torch.load(directory / "state.pt", weights_only=False, map_location=self.model.device)
         self.model.load_state_dict(state.pop("model"))
         self.optimizer.load_state_dict(state.pop("optimizer"))
         return state
@@ -134,6 +135,9 @@ class _DeepSpeed:
                     shutil.rmtree(old)
 
     def load(self, directory):
+        """The engine restores the model and optimizer states where ZeRO keeps them (the GPU, or the CPU
+        under offload); the client state comes back on the CPU (DeepSpeed's map_location): `resume`
+        moves it to the model's device."""
         _, client_state = self.engine.load_checkpoint(str(directory))  # the tag the file `latest` names
         return client_state
 
@@ -148,9 +152,23 @@ def _barrier():
         torch.distributed.barrier()
 
 
+def _follow(model, state):
+    """Every tensor of a restored state (MORE's momentum, say) on the model's device: the next step
+    combines it with gradients there."""
+    if isinstance(state, torch.Tensor):
+        return state.to(model.device)
+    if isinstance(state, dict):
+        return {key: _follow(model, value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_follow(model, value) for value in state)
+    return state
+
+
 def resume(trainer, checkpoint_dir, extra, fingerprint):
     """(first step, log so far, *extra state) from the last checkpoint if the same run made it (its
-    fingerprint, more_lib.checkpoint), else a fresh start in an emptied folder."""
+    fingerprint, more_lib.checkpoint), else a fresh start in an emptied folder. Restored tensors are
+    on the model's device, whichever device saved or loaded them. (No RNG state is saved: the step
+    plan derives from the seed, and the models train without dropout.)"""
     state = {"step": 0, "log": [], **extra}
     has_state = (checkpoint_dir / ("latest" if "WORLD_SIZE" in os.environ else "state.pt")).is_file()
     ok, why = checkpoint.resumable(checkpoint_dir, fingerprint, has_state)
@@ -159,7 +177,7 @@ def resume(trainer, checkpoint_dir, extra, fingerprint):
         print(f"discarding the checkpoint in {checkpoint_dir}, made by a different run: {why}", flush=True)
     _barrier()  # every rank has decided before rank 0 empties the folder
     if ok:
-        state = trainer.load(checkpoint_dir)
+        state = _follow(trainer.model, trainer.load(checkpoint_dir))
         print(f"resumed from the checkpoint at step {state['step']}", flush=True)
     elif primary:
         checkpoint.start_afresh(checkpoint_dir, fingerprint)

@@ -101,9 +101,11 @@ def more_weights(grads, momentum, alpha=0.99, normalize="l2"):
     g_m <- (1 - alpha) * g_m + alpha * g_new, as in the paper's code: alpha weights the NEW
     gradient, so the default 0.99 smooths very little; g_m = g_new when momentum is None.
     normalize: "l2" divides each row by its L2 norm (a zero row stays zero), "none" leaves it.
-    The momentum keeps the unnormalised rows. Returns (λ float32 [K] on grads' device, momentum).
+    The momentum keeps the unnormalised rows, on grads' device (a momentum restored from a checkpoint
+    may come back elsewhere: DeepSpeed loads client state onto the CPU). Returns (λ float32 [K] on
+    grads' device, momentum).
     """
-    momentum = grads if momentum is None else (1 - alpha) * momentum + alpha * grads
+    momentum = grads if momentum is None else (1 - alpha) * momentum.to(grads.device) + alpha * grads
     g = momentum.double()
     if normalize == "l2":
         norms = g.norm(dim=1, keepdim=True)

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from more_lib import cli, data, device, io, models, scoring, train
+from more_lib import cli, data, device, io, models, train
+from more_lib.benchmarks import padding_overhead, scoring_speed
 
 OVERHEAD_TARGET = 1.02
 SCORING_TARGET = 2.0
@@ -48,26 +49,6 @@ def more_overhead(model, tokenizer, records, settings, seed, steps, rounds):
                     times[scheme].append(took)
     ratio = np.median(np.array(times["more"]) / np.array(times["multitask"]))
     return {**{scheme: float(np.median(t)) for scheme, t in times.items()}, "ratio": float(ratio)}
-
-
-def padding_overhead(tokenizer, texts, settings):
-    """Padded tokens over real tokens in plain batches: the most bucketing can save."""
-    lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True,
-                                                       max_length=settings["max_length"])["input_ids"]])
-    batches = scoring.length_batches(lengths, settings["score_batch_size"], bucketing=False)
-    return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
-
-
-def scoring_speed(model, tokenizer, texts, settings, rounds):
-    """Texts per second with and without length bucketing (best of the rounds)."""
-    seconds = {True: [], False: []}
-    for _ in range(rounds):
-        for bucketing, took in seconds.items():
-            began = time.perf_counter()
-            scoring.score_texts(model, tokenizer, texts, settings["max_length"], settings["score_batch_size"],
-                                bucketing=bucketing, desc=f"bucketing={bucketing}")
-            took.append(time.perf_counter() - began)
-    return {bucketing: len(texts) / min(s) for bucketing, s in seconds.items()}
 
 
 def bench_base(name, base, args, settings):

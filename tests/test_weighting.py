@@ -1,4 +1,5 @@
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,76 @@ def test_grid_helper_covers_the_simplex():
     grid = _simplex_grid(3, 4)
     assert len(grid) == len(list(itertools.combinations(range(4 + 2), 2)))  # stars and bars
     np.testing.assert_allclose(grid.sum(axis=1), 1.0)
+
+
+# Resuming on the device. A DeepSpeed job on a GPU gets its client state (MORE's momentum) back on the
+# CPU (DeepSpeed loads checkpoints with a CPU map_location) while the gradients of the next step are
+# on the GPU. This machine has no GPU: the model lives on `meta` instead, a device other than the one
+# that saved or loaded the state, and every restored tensor must come back there.
+FINGERPRINT = {"run": "resume on the model's device"}
+
+
+def _tiny_reward_model():
+    from more_lib import io, models
+
+    config = io.read_json(Path(__file__).resolve().parents[1] / "config" / "models" / "tiny-gpt-neox.json")
+    tokenizer = models.train_word_tokenizer(["a b c"])
+    return models.build_reward_model({"config": {k: v for k, v in config.items() if k != "vocab_size"}},
+                                     tokenizer, 0)
+
+
+def _trainer(model):
+    from more_lib import train
+
+    return train._Plain(model, torch.optim.AdamW(model.parameters(), lr=1e-3))
+
+
+def _saved_more_run(directory):
+    """A plain-loop checkpoint at step 3 of a MORE run (on the CPU), with optimizer state."""
+    from more_lib import checkpoint
+
+    model = _tiny_reward_model()
+    trainer = _trainer(model)
+    checkpoint.start_afresh(directory, FINGERPRINT)
+    model(input_ids=torch.tensor([[4, 5, 6]]), use_cache=False).logits.sum().backward()
+    trainer.optimizer.step()
+    momentum = torch.randn(5, model.config.hidden_size)
+    trainer.save(directory, {"step": 3, "log": [{"step": 3, "loss": 0.5}], "more_state": {"momentum": momentum}})
+    return momentum
+
+
+class _CpuClientState:
+    """What _DeepSpeed.load returns on a GPU: the engine restores its own states on the device, the
+    client state comes back on the CPU."""
+
+    def __init__(self, model, client_state):
+        self.model, self.client_state = model, client_state
+
+    def load(self, directory):
+        return self.client_state
+
+
+def test_a_resumed_plain_run_has_its_momentum_and_optimizer_state_on_the_models_device(tmp_path):
+    from more_lib import train
+
+    momentum = _saved_more_run(tmp_path)
+    trainer = _trainer(_tiny_reward_model().to("meta"))
+    step, log, more_state = train.resume(trainer, tmp_path, {"more_state": {}}, FINGERPRINT)
+    assert (step, log) == (3, [{"step": 3, "loss": 0.5}])
+    assert more_state["momentum"].device.type == "meta" and more_state["momentum"].shape == momentum.shape
+    states = [t for s in trainer.optimizer.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
+    assert states and {t.device.type for t in states if t.dim()} == {"meta"}
+
+
+def test_a_resumed_deepspeed_client_state_follows_the_model_and_the_next_more_step_runs(tmp_path):
+    from more_lib import train
+
+    momentum = _saved_more_run(tmp_path)
+    model = _tiny_reward_model().to("meta")
+    client_state = {"step": 3, "log": [], "more_state": {"momentum": momentum}}  # on the CPU
+    _, _, more_state = train.resume(_CpuClientState(model, client_state), tmp_path, {"more_state": {}}, FINGERPRINT)
+    assert more_state["momentum"].device.type == "meta"
+    # the next step's momentum update, with the head gradients on the model's device
+    grads = torch.zeros(5, model.config.hidden_size, device="meta")
+    assert ((1 - 0.99) * more_state["momentum"] + 0.99 * grads).device.type == "meta"
+

@@ -1,0 +1,35 @@
+"""Timing helpers shared by the CPU benchmarks (scripts/bench_reward.py) and the GPU check
+(more_lib/gpu_check.py)."""
+
+import time
+
+import numpy as np
+
+from more_lib import device, scoring
+
+
+def timed(step, *args):
+    """Seconds of step(*args), queued GPU work included."""
+    device.synchronize()
+    began = time.perf_counter()
+    step(*args)
+    device.synchronize()
+    return time.perf_counter() - began
+
+
+def padding_overhead(tokenizer, texts, settings):
+    """Padded tokens over real tokens in plain batches: the most bucketing can save."""
+    lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True,
+                                                       max_length=settings["max_length"])["input_ids"]])
+    batches = scoring.length_batches(lengths, settings["score_batch_size"], bucketing=False)
+    return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
+
+
+def scoring_speed(model, tokenizer, texts, settings, rounds):
+    """Texts per second with and without length bucketing (best of the rounds)."""
+    seconds = {True: [], False: []}
+    for _ in range(rounds):
+        for bucketing, took in seconds.items():
+            took.append(timed(scoring.score_texts, model, tokenizer, texts, settings["max_length"],
+                              settings["score_batch_size"], bucketing, f"bucketing={bucketing}"))
+    return {bucketing: len(texts) / min(s) for bucketing, s in seconds.items()}

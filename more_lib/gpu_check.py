@@ -1,0 +1,171 @@
+"""The GPU check's RM-training phases (scripts/bench_gpu.py): our settings and the paper's, through
+the pipeline's own code (models.build_reward_model, train.make_trainer, train.encode_step,
+train.optimise_step), with the batch search, MFU and the speed-up over the paper's settings.
+A phase is a generator of CSV rows run by gpu_setup.run_phase: its rows reach the CSV as they
+complete, and running out of memory ends that phase alone. The scoring and sampling phases, which
+only build a model and time a library call, are in the script."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from more_lib import device, models, train
+from more_lib.benchmarks import timed
+from more_lib.gpu_setup import (
+    REPO,
+    SOURCES,
+    enable_checkpointing,
+    is_out_of_memory,
+    largest_fit,
+    matmul_params,
+    memory_budget_gib,
+    memory_gib,
+    paper_deepspeed,
+    rm_settings,
+    training_flops,
+)
+
+MFU_TARGET, SPEEDUP_TARGET, OVERHEAD_TARGET, SCORING_TARGET = 0.45, 3.0, 1.02, 2.0
+SCHEMES = ("multitask", "more")
+SETUPS = {"ours": {"zero": "2"}, "paper": {"precision": "fp32", "zero": "3 + offload (optimizer, parameters)"}}
+
+
+def probe(trainer, world, pairs, size, attempt):
+    """The device memory (GiB, gpu_setup.memory_gib) of one MORE step on `pairs` full-length pairs
+    per source; None when it ran out."""
+    batch = device.inputs_for(trainer.model, train.encode_step(world["tokenizer"], world["long_records"],
+                                                               [range(pairs)] * len(SOURCES), size["max_length"]))
+    attempt["batch"] = len(batch[0])
+    device.reset_peak_memory()
+    try:
+        train.optimise_step(trainer, batch, SOURCES, "more", {}, rm_settings(None, pairs, size["max_length"]))
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not is_out_of_memory(error):
+            raise
+        return None
+    return memory_gib()
+
+
+def measure_training(trainer, world, pairs, steps, size, flops_of, attempt):
+    """Time MultiTask and MORE steps on the same HH-like batches, on one trainer, in alternating
+    order; round 0 warms up. Returns per scheme: seconds, real and padded tokens, FLOPs per step."""
+    records = world["records"]
+    plan = train.step_plan([len(r) for r in records], pairs, 0, SOURCES)[:steps + 1]
+    measured = {scheme: [] for scheme in SCHEMES}
+    states = {scheme: {} for scheme in measured}
+    device.reset_peak_memory()
+    for r, indices in enumerate(plan):
+        batch = device.inputs_for(trainer.model, train.encode_step(world["tokenizer"], records, indices,
+                                                                   size["max_length"]))
+        attempt["batch"] = len(batch[0])
+        lengths = batch[1].sum(dim=1).tolist()
+        for scheme in (("multitask", "more") if r % 2 else ("more", "multitask")):
+            seconds = timed(train.optimise_step, trainer, batch, SOURCES, scheme, states[scheme],
+                            rm_settings(None, pairs, size["max_length"]))
+            if r:
+                measured[scheme].append({"seconds": seconds, "tokens": sum(lengths),
+                                         "padded": len(lengths) * max(lengths), "flops": flops_of(lengths),
+                                         "padded_flops": flops_of([max(lengths)] * len(lengths))})
+    return {scheme: pd.DataFrame(rows) for scheme, rows in measured.items()}, device.peak_memory_gib()
+
+
+def training_rows(label, measured, peak_memory, pairs, common, setup):
+    peak = common["peak_tflops"] * 1e12
+    rows = []
+    for scheme, m in measured.items():
+        mfu = m.flops.sum() / m.seconds.sum() / peak
+        rows.append({**common, **setup, "measure": "rm_training", "settings": label, "scheme": scheme,
+                     "pairs_per_source": pairs, "sequences": 2 * pairs * len(SOURCES),
+                     "step_s": m.seconds.median(), "tokens_per_s": m.tokens.sum() / m.seconds.sum(), "mfu": mfu,
+                     "mfu_padded": m.padded_flops.sum() / m.seconds.sum() / peak, "peak_memory_gib": peak_memory,
+                     # no verdict where the device's peak is unknown (the CPU)
+                     **({"target": MFU_TARGET, "meets_target": mfu >= MFU_TARGET if np.isfinite(mfu) else None}
+                        if label == "ours" else {})})
+    ratio = float(np.median(measured["more"].seconds / measured["multitask"].seconds))
+    rows.append({**common, **setup, "measure": "more_overhead", "settings": label, "ratio": ratio,
+                 "target": OVERHEAD_TARGET, "meets_target": ratio <= OVERHEAD_TARGET})
+    return rows
+
+
+def training_placeholders(label, common, attempt):
+    pairs = attempt.get("pairs")
+    fields = {**common, **SETUPS[label], "settings": label, "pairs_per_source": pairs,
+              "sequences": pairs and 2 * pairs * len(SOURCES)}
+    return [*({**fields, "measure": "rm_training", "scheme": scheme} for scheme in SCHEMES),
+            {**fields, "measure": "more_overhead"}]
+
+
+def _destroy(trainer):
+    """Free a DeepSpeed engine's memory before the next one takes its own."""
+    trainer.engine.destroy()
+    trainer.model = trainer.engine = None
+
+
+def training(label, world, size, common):
+    """The phase of one RM-training setting: 'ours' (bf16, ZeRO-2, the largest batch whose
+    full-length step fits) or 'paper' (fp32, 1 pair per source, gradient checkpointing, ZeRO-3 with
+    optimizer and parameter offload)."""
+    config, tokenizer = world["config"], world["tokenizer"]
+
+    def new_model():
+        device.release()
+        return models.build_reward_model({"config": config}, tokenizer, 0)
+
+    def phase(attempt):
+        model = new_model()
+        params = matmul_params(model)
+        if label == "ours":
+            zero = str(REPO / "config" / "deepspeed" / "zero2.json")
+
+            def new_trainer(old):
+                if old is not None:
+                    _destroy(old)
+                return train.make_trainer(new_model(), rm_settings(zero, 1, size["max_length"]), 2 * len(SOURCES))
+
+            def fits(pairs):
+                """A trainer that ran out of memory is replaced: its state is not trusted after that."""
+                nonlocal trainer
+                attempt["pairs"] = pairs
+                used = probe(trainer, world, pairs, size, attempt)
+                if used is None:
+                    trainer = new_trainer(trainer)
+                return used
+
+            del model
+            trainer = new_trainer(None)
+            pairs = largest_fit(fits, memory_budget_gib(), size["max_pairs"])
+            if pairs is None:
+                _destroy(trainer)
+                raise torch.OutOfMemoryError("one pair per source does not fit")
+            setup = {**SETUPS[label], "precision": "bf16" if device.on_gpu() else "fp32", "note": "torch AdamW"}
+            steps = size["steps"]
+        else:
+            zero, optimizer = paper_deepspeed()
+            pairs = 1
+            attempt.update(pairs=pairs, batch=2 * pairs * len(SOURCES))
+            trainer = train.make_trainer(enable_checkpointing(model), rm_settings(zero, pairs, size["max_length"]),
+                                         2 * len(SOURCES))
+            setup = {**SETUPS[label], "note": f"gradient checkpointing; {optimizer}"}
+            steps = size["paper_steps"]
+        attempt.update(pairs=pairs, batch=2 * pairs * len(SOURCES))
+        print(f"{label}: {pairs} pairs per source", flush=True)
+        try:
+            measured, peak_memory = measure_training(trainer, world, pairs, steps, size,
+                                                     lambda lengths: training_flops(lengths, params, config), attempt)
+        finally:
+            _destroy(trainer)
+        yield from training_rows(label, measured, peak_memory, pairs, common, setup)
+
+    return phase
+
+
+def speedups(rows, common):
+    """Our settings' tokens/s over the paper's, per scheme (no verdict where either did not fit)."""
+    tps = {(r["settings"], r["scheme"]): r.get("tokens_per_s", math.nan) for r in rows if r["measure"] == "rm_training"}
+    for scheme in SCHEMES:
+        ratio = tps.get(("ours", scheme), math.nan) / tps.get(("paper", scheme), math.nan)
+        row = {**common, "measure": "speedup_over_paper", "scheme": scheme, "ratio": ratio, "target": SPEEDUP_TARGET}
+        yield ({**row, "meets_target": ratio >= SPEEDUP_TARGET} if np.isfinite(ratio)
+               else {**row, "note": "not measured: a setting did not fit"})
