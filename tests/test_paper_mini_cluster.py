@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import psutil
@@ -57,16 +58,18 @@ def run(workdir, env, *args, check=True, background=False):
     if background:
         command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
                    "--directory", str(workdir), "--cores", "2", *args, *configs]
-        return subprocess.Popen(command, env=dict(os.environ, **env, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # the jobs' python, as snakemake()'s
+        return subprocess.Popen(command, env=dict(os.environ, **env, PATH=path, PYTHONPATH=str(REPO)),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return snakemake(workdir, *args, *configs, check=check, env=env)
 
 
-def freeze_at_first_checkpoint(workdir, rm, timeout=600):
+def freeze_at_first_checkpoint(workdir, rm, run, timeout=600):
     """Stop every rank of `rm`'s training (SIGSTOP) as soon as its first checkpoint is complete."""
     latest = workdir / "results" / "checkpoints" / rm.removeprefix("results/") / "latest"
     deadline = time.monotonic() + timeout
     while not latest.exists():
+        assert run.poll() is None, run.stdout.read()[-3000:]  # the run ended before its first checkpoint
         assert time.monotonic() < deadline, f"no checkpoint of {rm} after {timeout} s"
         time.sleep(0.02)
     ranks = [p for p in psutil.process_iter(["cmdline"])
@@ -107,7 +110,7 @@ def test_paper_mini_runs_the_paper_dag_through_slurm_offline_and_resumes_after_s
             uninterrupted = (workdir / CANCELLED_RM / "model.safetensors").read_bytes()
             shutil.rmtree(workdir / CANCELLED_RM)
             rerun = run(workdir, env, CANCELLED_RM, *profile, background=True)
-            ranks = freeze_at_first_checkpoint(workdir, CANCELLED_RM)
+            ranks = freeze_at_first_checkpoint(workdir, CANCELLED_RM, rerun)
             training = [i for i, (state, comment) in slurm_jobs(all_job_ids()).items()
                         if state == "RUNNING" and comment.startswith("rule_train_rm")]
             assert len(training) == 1 and ranks, (training, ranks)
