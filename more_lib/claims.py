@@ -308,7 +308,11 @@ def c7_row(base, points, seed=0):
     if points is None:
         return row(NOT_MEASURED, "base not in alignment.ksweep.bases", n_pairs=0, n_seeds=0)
     x, y, n = points["ece"].to_numpy(np.float64), points["win"].to_numpy(np.float64), len(points)
-    if n < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if n < permutation.MIN_POINTS:  # whatever the points, no test over so few can reach its level
+        return row(NOT_TESTABLE, f"not testable: an exact permutation test over {n} points cannot reach "
+                   f"p ≤ {permutation.ALPHA} on either side (its smallest p-value is {1 / math.factorial(n):.3f}); "
+                   f"it needs at least {permutation.MIN_POINTS} points", n_pairs=n, n_seeds=1)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
         return row("inconclusive", f"Fig. 7's correlation is undefined over its {n} points (their ECE or win rate "
                    "does not vary)", n_pairs=n, n_seeds=1)
     tests = permutation.correlation_test(x, y, rng_for(seed, "claims", base, "C7"))

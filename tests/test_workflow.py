@@ -334,8 +334,9 @@ def test_paper_config_dry_run_lists_alignment_and_judging_without_a_key(tmp_path
 def test_paper_config_dry_run_lists_the_paper_grid(tmp_path):
     _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "results/table2.csv")
     jobs = job_counts(output)
-    assert jobs == {"prepare_source": 5, "holdout_source": 5, "resample_source": 5, "train_rm": 32, "score_rm": 32,
-                    "evaluate_rm": 4, "table2": 1}
+    # the hub stage fetches the four data repositories and the four bases (not the policy: no RJS here)
+    assert jobs == {"hub_fetch": 8, "prepare_source": 5, "holdout_source": 5, "resample_source": 5, "train_rm": 32,
+                    "score_rm": 32, "evaluate_rm": 4, "table2": 1}
     for source in SOURCES:
         assert f"results/data/{source}/train.40000.jsonl" in output
     for base in ["pythia-1.4b", "pythia-2.8b", "llama-2-7b", "llama-2-13b"]:
