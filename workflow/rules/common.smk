@@ -25,7 +25,7 @@ SOURCES = list(config["sources"])
 # The hub stage (rules/hub.smk) fetches every hub repository the config names; from here on the
 # config names their snapshot folders instead, and every job but the hub stage's runs offline.
 HUB_DIR = config["hub"]["dir"]
-HUB_LOCK = config["hub"].get("lock")
+HUB_LOCK = config["hub"]["lock"]
 HUB_REPOS = hub.plan(config)
 HUB_LOCKED = hub.read_lock(HUB_LOCK)
 hub.check_lock(HUB_REPOS, HUB_LOCKED, HUB_LOCK)

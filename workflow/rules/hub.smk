@@ -41,7 +41,7 @@ rule hub_lock:
         manifests=[hub_manifest(repo) for repo in HUB_REPOS],
         code=code("hub_lock.py"),
     output:
-        HUB_LOCK or "hub.lock.json",
+        HUB_LOCK,
     log:
         "results/logs/hub_lock.log",
     shell:
