@@ -13,7 +13,11 @@ from snakemake.logging import logger
 REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
 LIB = REPO / "more_lib"
-sys.path.insert(0, str(REPO))  # the workflow's own copy of the library, whatever is installed
+# The workflow's own copy of the library, whatever is installed (an editable install of another
+# checkout would otherwise win): here, and first on PYTHONPATH for every job, which inherits the
+# environment locally, through sbatch (--export=ALL) and in Apptainer.
+sys.path.insert(0, str(REPO))
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 from more_lib import config_check, hub, names  # noqa: E402
 
 # Before any job: the schema (integers strict, names that can reach paths and shell commands checked),
