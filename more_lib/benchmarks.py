@@ -25,11 +25,16 @@ def padding_overhead(tokenizer, texts, settings):
     return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
 
 
-def scoring_speed(model, tokenizer, texts, settings, rounds):
-    """Texts per second with and without length bucketing (best of the rounds)."""
-    seconds = {True: [], False: []}
+# How a scoring batch is laid out: (length bucketing, packed).
+SCORING_LAYOUTS = {"bucketed": (True, False), "plain": (False, False), "packed": (True, True)}
+
+
+def scoring_speed(model, tokenizer, texts, settings, rounds, layouts=("bucketed", "plain")):
+    """Texts per second of each of `layouts` (SCORING_LAYOUTS; best of the rounds)."""
+    seconds = {layout: [] for layout in layouts}
     for _ in range(rounds):
-        for bucketing, took in seconds.items():
+        for layout, took in seconds.items():
+            bucketing, packed = SCORING_LAYOUTS[layout]
             took.append(timed(scoring.score_texts, model, tokenizer, texts, settings["max_length"],
-                              settings["score_batch_size"], bucketing, f"bucketing={bucketing}"))
-    return {bucketing: len(texts) / min(s) for bucketing, s in seconds.items()}
+                              settings["score_batch_size"], bucketing, layout, packed))
+    return {layout: len(texts) / min(s) for layout, s in seconds.items()}

@@ -32,7 +32,7 @@ PEAK_BF16_TFLOPS = [("GH200", 989.0), ("H200 NVL", 835.5), ("H200", 989.0), ("H1
 # allocator) to stay under this share of its memory: the rest is headroom for what a step does not
 # show in a probe (NCCL buffers of a first collective, allocator fragmentation growing over steps).
 MEMORY_BUDGET = 0.9
-COLUMNS = ["device", "peak_tflops", "measure", "settings", "scheme", "precision", "zero", "pairs_per_source",
+COLUMNS = ["device", "peak_tflops", "measure", "settings", "layout", "scheme", "precision", "zero", "pairs_per_source",
            "sequences", "step_s", "tokens_per_s", "mfu", "mfu_padded", "peak_memory_gib", "ratio", "target",
            "meets_target", "note"]
 # What the tokenizer supplies to build_reward_model/build_policy, so a config file must not repeat it.

@@ -60,22 +60,64 @@ def load_reward_model(path):
     return device.load(AutoModelForSequenceClassification, path, training=False)
 
 
-def encode_texts(tokenizer, texts, max_length):
-    return tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+def encode_texts(tokenizer, texts, max_length, packed=False):
+    """Token ids of `texts` as one batch. Padded: `input_ids` and `attention_mask` [B, L], right
+    padding. Packed (padding-free): the texts one after another in one row, `input_ids` and
+    `position_ids` [1, T] with positions restarting at each text, and `ends` [B], the index of each
+    text's last token in that row."""
+    if not packed:
+        return dict(tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
+    return pack(tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
 
 
-def rewards_and_features(model, input_ids, attention_mask):
-    """Rewards [B] and the pooled hidden states z [B, h] they are computed from.
+def pack(sequences):
+    """Token id lists packed into one row (see encode_texts)."""
+    lengths = torch.tensor([len(ids) for ids in sequences])
+    if (lengths == 0).any():
+        raise ValueError("an empty text cannot be packed: it has no last token to read a reward at")
+    return {"input_ids": torch.tensor([token for ids in sequences for token in ids]).unsqueeze(0),
+            "position_ids": torch.cat([torch.arange(n) for n in lengths.tolist()]).unsqueeze(0),
+            "ends": lengths.cumsum(0) - 1}
 
-    Goes through the model's own forward (so a DeepSpeed engine works as well), which pools the
-    head output at the last non-pad token; z is the final hidden state at that same token, the
-    input of the linear head, for MORE's closed-form head gradients. No KV cache: nothing decodes
-    after this forward (use_cache=False, whatever the model's config says)."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, use_cache=False)
-    last = attention_mask.sum(dim=1) - 1  # right padding
-    z = out.hidden_states[-1][torch.arange(len(last), device=last.device), last]
+
+def rewards_and_features(model, encoded):
+    """Rewards [B] and the pooled hidden states z [B, h] they are computed from, of a padded or
+    packed batch (encode_texts; other keys of `encoded`, e.g. the pairs' sources, are ignored).
+
+    Goes through the model's own forward (so a DeepSpeed engine works as well). Padded: the model
+    pools the head output at the last non-pad token; z is the final hidden state at that same token,
+    the input of the linear head, for MORE's closed-form head gradients. Packed: the model is given
+    position ids and no attention mask, which transformers reads as packed texts (attention kept
+    within each text: a block-diagonal causal mask, or the varlen kernels of flash attention); the
+    head's output at every token is taken from the head itself, as its pooling knows nothing of
+    packing, and read at each text's last token. No KV cache: nothing decodes after this forward."""
+    if "ends" in encoded:
+        per_token = {}
+        hook = _classification_head(model).register_forward_hook(lambda _, __, out: per_token.update(logits=out))
+        try:
+            out = model(input_ids=encoded["input_ids"], position_ids=encoded["position_ids"],
+                        output_hidden_states=True, use_cache=False)
+        finally:
+            hook.remove()
+        ends = encoded["ends"]
+        logits, z = per_token["logits"][0, ends], out.hidden_states[-1][0, ends]
+    else:
+        attention_mask = encoded["attention_mask"]
+        out = model(input_ids=encoded["input_ids"], attention_mask=attention_mask, output_hidden_states=True,
+                    use_cache=False)
+        last = attention_mask.sum(dim=1) - 1  # right padding
+        logits, z = out.logits, out.hidden_states[-1][torch.arange(len(last), device=last.device), last]
     # fp32 rewards whatever the compute dtype: the ranking loss and MORE's λ are computed from them
-    return out.logits[:, 0].float(), z
+    return logits[:, 0].float(), z
+
+
+def _classification_head(model):
+    """The linear head of a Hugging Face *ForSequenceClassification decoder (`score`), inside a
+    DeepSpeed engine too."""
+    head = getattr(getattr(model, "module", model), "score", None)
+    if head is None:
+        raise TypeError(f"{type(model).__name__} has no `score` head: packed batches need a decoder's sequence classifier")
+    return head
 
 
 def save_pretrained(model, tokenizer, path, keep=()):

@@ -15,15 +15,15 @@ def length_batches(lengths, batch_size, bucketing=True):
 
 
 @torch.inference_mode()
-def score_texts(model, tokenizer, texts, max_length, batch_size, bucketing=True, desc="scoring"):
-    """The reward of each text, in input order."""
+def score_texts(model, tokenizer, texts, max_length, batch_size, bucketing=True, desc="scoring", packed=False):
+    """The reward of each text, in input order; `packed`: each batch padding-free (models.encode_texts)."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     rewards = np.empty(len(encoded))
     model.eval()
     for batch in tqdm(length_batches([len(e) for e in encoded], batch_size, bucketing), desc=desc, mininterval=5):
-        padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]}, return_tensors="pt")
-        padded = device.inputs_for(model, padded)
-        r, _ = models.rewards_and_features(model, padded["input_ids"], padded["attention_mask"])
+        ids = [encoded[i] for i in batch]
+        inputs = models.pack(ids) if packed else dict(tokenizer.pad({"input_ids": ids}, return_tensors="pt"))
+        r, _ = models.rewards_and_features(model, device.inputs_for(model, inputs))
         rewards[batch] = r.float().cpu().numpy()
     return rewards
 

@@ -31,13 +31,13 @@ def step_plan(num_pairs, pairs_per_source, seed, sources):
     return [[order[s * pairs_per_source:(s + 1) * pairs_per_source] for order in orders] for s in range(steps)]
 
 
-def encode_step(tokenizer, records_by_source, indices, max_length, rank=0, world=1):
-    """Token ids of this rank's pairs: chosen texts first, then rejected; and each pair's source."""
+def encode_step(tokenizer, records_by_source, indices, max_length, rank=0, world=1, packed=False):
+    """This rank's pairs as one batch (models.encode_texts, padded or packed): chosen texts first,
+    then rejected; and `source`, each pair's source."""
     pairs = [(k, records[i]) for k, (records, idx) in enumerate(zip(records_by_source, indices))
              for i in idx[rank::world]]
     texts = [r["prompt"] + r[side] for side in ("chosen", "rejected") for _, r in pairs]
-    batch = models.encode_texts(tokenizer, texts, max_length)
-    return batch["input_ids"], batch["attention_mask"], torch.tensor([k for k, _ in pairs])
+    return {**models.encode_texts(tokenizer, texts, max_length, packed), "source": torch.tensor([k for k, _ in pairs])}
 
 
 def _all_reduce_mean(tensor):
@@ -49,9 +49,9 @@ def _all_reduce_mean(tensor):
 
 def train_step(model, batch, sources, scheme, more_state, settings):
     """Forward, per-source losses, task weights λ, weighted loss. Returns (loss, log row)."""
-    input_ids, attention_mask, source = batch
+    source = batch["source"]
     num_sources = len(sources)
-    rewards, z = models.rewards_and_features(model, input_ids, attention_mask)
+    rewards, z = models.rewards_and_features(model, batch)
     half = len(source)
     margin = rewards[:half] - rewards[half:]
     losses = weighting.per_source_losses(margin, source, num_sources)
@@ -238,7 +238,8 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
         batch = device.inputs_for(trainer.model, encode_step(tokenizer, records_by_source, plan[step],
-                                                             settings["max_length"], rank, world))
+                                                             settings["max_length"], rank, world,
+                                                             settings.get("packed", False)))
         row = optimise_step(trainer, batch, sources, scheme, more_state, settings)
         log.append({"step": step + 1, **row, "seconds": time.perf_counter() - began})
         live.add(log[-1])

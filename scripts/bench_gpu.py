@@ -32,13 +32,13 @@ import torch
 import yaml
 
 from more_lib import cli, device, gpu_check, gpu_setup, models, policy
-from more_lib.benchmarks import padding_overhead, scoring_speed, timed
+from more_lib.benchmarks import SCORING_LAYOUTS, padding_overhead, scoring_speed, timed
 from more_lib.gpu_check import SCORING_TARGET
 from more_lib.gpu_setup import PRECISION, REPO, architecture, hh_like_records, word_tokenizer
 
 
 def scoring(world, size, common):
-    """The phase of scoring.score_texts on the RM in its inference dtype, bucketed against plain batches."""
+    """The phase of scoring.score_texts on the RM in its inference dtype: bucketed, plain and packed batches."""
     precision = PRECISION[device.weight_dtype(training=False)]
     texts = [r["prompt"] + r[side] for rs in world["records"] for r in rs
              for side in ("chosen", "rejected")][:size["score_texts"]]
@@ -49,20 +49,20 @@ def scoring(world, size, common):
         attempt["batch"] = size["score_batch"]
         model = device.place(models.build_reward_model({"config": world["config"]}, world["tokenizer"], 0),
                              training=False)
-        per_s = scoring_speed(model, world["tokenizer"], texts, settings, rounds=2)
+        per_s = scoring_speed(model, world["tokenizer"], texts, settings, rounds=2, layouts=SCORING_LAYOUTS)
         mean_tokens = np.mean([len(ids) for ids in world["tokenizer"](texts, truncation=True,
                                                                       max_length=size["max_length"])["input_ids"]])
-        for bucketing, speed in per_s.items():
-            yield {**common, "measure": "scoring", "settings": "bucketed" if bucketing else "plain",
-                   "precision": precision, "sequences": len(texts), "tokens_per_s": speed * mean_tokens}
-        ratio = per_s[True] / per_s[False]
+        for layout, speed in per_s.items():
+            yield {**common, "measure": "scoring", "settings": layout, "layout": layout, "precision": precision,
+                   "sequences": len(texts), "tokens_per_s": speed * mean_tokens}
+        ratio = per_s["bucketed"] / per_s["plain"]
         yield {**common, "measure": "scoring_speedup", "ratio": ratio, "target": SCORING_TARGET,
                "meets_target": ratio >= SCORING_TARGET,
                "note": f"plain batches pad {padding_overhead(world['tokenizer'], texts, settings):.2f}x the real tokens"}
 
     def placeholders(attempt):
         return [*({**common, "measure": "scoring", "settings": s, "precision": precision, "sequences": len(texts)}
-                  for s in ("bucketed", "plain")),
+                  for s in SCORING_LAYOUTS),
                 {**common, "measure": "scoring_speedup", "target": SCORING_TARGET}]
 
     return phase, placeholders

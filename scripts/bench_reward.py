@@ -62,9 +62,9 @@ def bench_base(name, base, args, settings):
     tests = [record for path in args.tests for record in data.read_records(path)]
     texts = [r["prompt"] + r[side] for side in ("chosen", "rejected") for r in tests]
     scorer = device.place(model, training=False)  # as score_rm.py holds it: bf16 on a GPU
-    speed = {bucketing: per_s / 2 for bucketing, per_s in scoring_speed(scorer, tokenizer, texts, settings,
-                                                                         args.rounds).items()}
-    speedup = speed[True] / speed[False]
+    speed = {layout: per_s / 2 for layout, per_s in scoring_speed(scorer, tokenizer, texts, settings,
+                                                                  args.rounds).items()}
+    speedup = speed["bucketed"] / speed["plain"]
     padding = padding_overhead(tokenizer, texts, settings)
     print(f"{name}: scoring pairs/s bucketed / plain = {speedup:.2f} (target >= {SCORING_TARGET}; "
           f"plain batches pad {padding:.2f}x the real tokens)")
@@ -73,7 +73,7 @@ def bench_base(name, base, args, settings):
              "more_step_s": step["more"], "ratio": ratio, "target": OVERHEAD_TARGET,
              "meets_target": ratio <= OVERHEAD_TARGET},
             {**common, "pairs": len(tests), "batch_size": settings["score_batch_size"],
-             "plain_pairs_per_s": speed[False], "bucketed_pairs_per_s": speed[True], "plain_padding": padding,
+             "plain_pairs_per_s": speed["plain"], "bucketed_pairs_per_s": speed["bucketed"], "plain_padding": padding,
              "ratio": speedup,
              "target": SCORING_TARGET, "meets_target": speedup >= SCORING_TARGET})
 

@@ -16,7 +16,7 @@ import torch
 from more_lib import gpu_setup, models, policy, scoring
 
 REPO = Path(__file__).resolve().parents[1]
-COLUMNS = ["device", "peak_tflops", "measure", "settings", "scheme", "precision", "zero", "pairs_per_source",
+COLUMNS = ["device", "peak_tflops", "measure", "settings", "layout", "scheme", "precision", "zero", "pairs_per_source",
            "sequences", "step_s", "tokens_per_s", "mfu", "mfu_padded", "peak_memory_gib", "ratio", "target",
            "meets_target", "note"]
 NOTHING_RAN_OUT = "did not fit"
@@ -44,14 +44,15 @@ def rows(frame, measure, **match):
 def test_the_csv_has_the_documented_columns_and_one_row_per_measure(gpu_csv):
     assert list(gpu_csv.columns) == COLUMNS
     assert gpu_csv.groupby("measure").size().to_dict() == {
-        "rm_training": 4, "more_overhead": 2, "speedup_over_paper": 2, "scoring": 2, "scoring_speedup": 1,
+        "rm_training": 6, "more_overhead": 3, "speedup_over_paper": 2, "scoring": 3, "scoring_speedup": 1,
         "rjs_sampling": 1}
 
 
 def test_training_rows_compare_our_settings_with_the_papers_on_both_schemes(gpu_csv):
     training = rows(gpu_csv, "rm_training")
-    assert set(zip(training.settings, training.scheme)) == {(s, k) for s in ("ours", "paper")
-                                                            for k in ("multitask", "more")}
+    assert set(zip(training.settings, training.layout, training.scheme)) == {
+        (s, layout, k) for s, layouts in (("ours", ("padded", "packed")), ("paper", ("padded",)))
+        for layout in layouts for k in ("multitask", "more")}
     assert (training.tokens_per_s > 0).all() and (training.step_s > 0).all()
     assert (training.sequences == 2 * 5 * training.pairs_per_source).all()
     paper = rows(gpu_csv, "rm_training", settings="paper")
@@ -85,7 +86,7 @@ def test_nothing_runs_out_of_memory_on_the_cpu(gpu_csv):
 
 def test_scoring_and_sampling_report_their_throughput(gpu_csv):
     scoring = rows(gpu_csv, "scoring")
-    assert set(scoring.settings) == {"bucketed", "plain"} and (scoring.tokens_per_s > 0).all()
+    assert set(scoring.settings) == {"bucketed", "plain", "packed"} and (scoring.tokens_per_s > 0).all()
     sampling = rows(gpu_csv, "rjs_sampling").iloc[0]
     assert sampling.tokens_per_s > 0 and sampling.precision == "fp32" and sampling.sequences == 4 * 4
     assert not math.isnan(sampling.step_s)
@@ -199,6 +200,17 @@ def _forward_kwargs(model):
     return calls
 
 
+def test_real_tokens_of_a_packed_batch_are_those_of_the_padded_one():
+    """MFU counts real tokens in both layouts: a padded batch's mask and a packed batch's ends agree."""
+    from more_lib import gpu_check
+
+    tokenizer = gpu_setup.word_tokenizer(512)
+    texts = ["w1 w2 w3 w4 w5", "w4", "w7 w8"]
+    padded, packed = (models.encode_texts(tokenizer, texts, 16, packed) for packed in (False, True))
+    assert gpu_check.text_lengths(padded) == gpu_check.text_lengths(packed) == [5, 1, 2]
+    assert padded["input_ids"].numel() == 15 and packed["input_ids"].numel() == 8
+
+
 def test_training_and_scoring_forwards_build_no_kv_cache_and_sampling_keeps_it():
     for path in (REPO / "config" / "models").glob("*.json"):
         assert json.loads(path.read_text()).get("use_cache", False) is False, path.name
@@ -207,7 +219,7 @@ def test_training_and_scoring_forwards_build_no_kv_cache_and_sampling_keeps_it()
     reward_model = models.build_reward_model({"config": config}, tokenizer, 0)
     calls = _forward_kwargs(reward_model)
     batch = models.encode_texts(tokenizer, ["w1 w2 w3", "w4"], 16)
-    models.rewards_and_features(reward_model, batch["input_ids"], batch["attention_mask"])
+    models.rewards_and_features(reward_model, batch)
     scoring.score_texts(reward_model, tokenizer, ["w1 w2", "w3"], 16, 2)
     config, _ = gpu_setup.architecture("tiny-llama")
     causal = policy.build_policy({"config": config}, tokenizer, 0)
@@ -252,7 +264,7 @@ def test_a_training_setting_that_runs_out_of_memory_reports_its_batch_and_the_ne
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     frame = pd.read_csv(output)
     training = frame[frame.measure.isin(["rm_training", "more_overhead"])]
-    assert len(training) == 6 and training.tokens_per_s.isna().all()
+    assert len(training) == 9 and training.tokens_per_s.isna().all()
     for label, batch in (("ours", 20), ("paper", 10)):
         rows = training[training.settings == label]
         assert (rows.note == f"did not fit at batch {batch}").all() and (rows.sequences == batch).all(), label

@@ -101,7 +101,7 @@ def test_each_model_loads_as_the_project_loads_it(mini, repo):
     assert isinstance(model, AutoModelForSequenceClassification._model_mapping[type(model.config)])
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     batch = models.encode_texts(tokenizer, [text, "\n\nHuman: hi\n\nAssistant: hello"], max_length=512)
-    rewards, _ = models.rewards_and_features(model, batch["input_ids"], batch["attention_mask"])
+    rewards, _ = models.rewards_and_features(model, batch)
     assert rewards.shape == (2,) and torch.isfinite(rewards).all()
 
 

@@ -87,7 +87,7 @@ def test_checkpoint_is_a_plain_hf_folder_with_the_same_rewards(world, tmp_path):
     texts = [r["prompt"] + r["chosen"] for r in records] + ["human: egg assistant: explain"]
     batch = models.encode_texts(loaded_tokenizer, texts, max_length=24)
     assert batch["attention_mask"].sum(1).min() < batch["attention_mask"].shape[1]  # padding present
-    ours, z = models.rewards_and_features(model.eval(), batch["input_ids"], batch["attention_mask"])
+    ours, z = models.rewards_and_features(model.eval(), batch)
     theirs = loaded(**batch).logits[:, 0]  # the library's own last-non-pad pooling
     torch.testing.assert_close(ours, theirs)
     torch.testing.assert_close(model.score(z)[:, 0], ours)
