@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import pytest
 
+from more_lib import warm_start
 from tests.opened_files import traced
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +27,9 @@ def snakemake(workdir, *args, check=True, env=None, repo=REPO, trace_dir=None):
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "workflow" / "Snakefile"),
                "--directory", str(workdir), "--cores", "2", *args]
     if trace_dir is not None:
+        # A warm-started job descends from the warm-start server, not from its job's shell, which is
+        # how the trace tells jobs apart: a traced run starts every job cold (the same scripts).
+        env[warm_start.ENV] = "0"
         command = traced(command, trace_dir)
     result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr
