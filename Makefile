@@ -40,7 +40,14 @@ $(STRACE):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q strace)
 
-test: $(STAMP) $(CHROMIUM) $(STRACE)
+# The container test builds the CPU image with Podman (Apptainer has no Debian package): a
+# debootstrap base from Debian's archive, run with runc (crun refuses some cgroup setups).
+PODMAN := /usr/bin/podman /usr/sbin/runc /usr/sbin/debootstrap
+$(PODMAN):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap)
+
+test: $(STAMP) $(CHROMIUM) $(STRACE) $(PODMAN)
 	pytest
 
 # The GPU check on a node without a package registry (README: The GPU check). A stock CUDA image

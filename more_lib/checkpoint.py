@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from more_lib import device, io
+from more_lib.errors import DataError
 
 FILE = "fingerprint.json"
 LIBRARIES = ("torch", "transformers", "deepspeed", "numpy", "tokenizers")
@@ -128,8 +129,29 @@ def resumable(checkpoint_dir, current, has_state):
     if not has_state:
         return False, None
     saved = Path(checkpoint_dir) / FILE
-    why = differences(io.read_json(saved) if saved.exists() else None, current)
-    return why is None, why
+    try:
+        made = io.read_json(saved) if saved.exists() else None
+    except DataError as err:  # cut short by a kill or a full disk: what made the checkpoint is unknown
+        return False, str(err)
+    why = differences(made, current)
+    return why is None, why and f"made by a different run: {why}"
+
+
+class Unreadable(Exception):
+    """A checkpoint file that does not load (cut short by a kill or a full disk, or garbled)."""
+
+
+def load(path, **options):
+    """torch.load(path, **options); a file that does not load is Unreadable, naming it."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, **options)
+    # a cut zip archive is a RuntimeError ("failed finding central directory"), a cut pickle an EOFError
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as err:
+        raise Unreadable(f"{path} does not load ({io.reason(err)})") from None
 
 
 def start_afresh(checkpoint_dir, current):

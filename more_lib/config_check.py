@@ -1,12 +1,15 @@
-"""Config validation before any job runs: the JSON schema (workflow/schemas/config.schema.yaml) with
+"""Config validation before any job runs: what holds for every value (finite numbers, a tree that stays
+small once YAML aliases are expanded), the JSON schema (workflow/schemas/config.schema.yaml) with
 integers that must be integers, then what a schema cannot say (names the config refers to, the
 synthetic world's feature names). Every error is one line naming the key, the value and what was
 expected:
 
     config key 'resample.n': 40.0 is not an integer
     config key 'bases.tiny-s.reward.lrr': unknown key (expected one of: checkpoint_every, deepspeed, ...)
+    config key 'reward.lr': inf is not a finite number
 """
 
+import math
 import reprlib
 from pathlib import Path
 
@@ -20,8 +23,11 @@ from more_lib.errors import ConfigError
 TYPES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
          "object": "a mapping", "array": "a list", "null": "null"}
 MOST_ERRORS = 5
+# Values in the whole config once YAML aliases are expanded; the shipped configs have about 450. Every
+# later walk of the tree (the schema's, the reprs in its messages) takes time and memory in proportion.
+MOST_VALUES = 100_000
 _short = reprlib.Repr()
-_short.maxstring, _short.maxother, _short.maxdict, _short.maxlist = 60, 60, 3, 4
+_short.maxstring, _short.maxother, _short.maxdict, _short.maxlist, _short.maxlevel = 60, 60, 3, 4, 2
 
 
 def _strict_integer(checker, value):
@@ -67,7 +73,7 @@ def describe(error):
     if kind in ("oneOf", "anyOf") and error.context:
         return describe(best_match(error.context))
     if "propertyNames" in error.relative_schema_path:
-        return f"config key '{key}': the name {value!r} is not allowed ({error.schema.get('description', kind)})"
+        return f"config key '{key}': the name {_short.repr(value)} is not allowed ({error.schema.get('description', kind)})"
     if kind == "type":
         wanted = " or ".join(TYPES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
         return f"config key '{key}': {_short.repr(value)} is not {wanted}"
@@ -75,6 +81,44 @@ def describe(error):
         return f"config key '{key}': {_short.repr(value)} is not one of {', '.join(map(str, expected))}"
     # jsonschema's own message starts with the whole value; keep it short
     return f"config key '{key}': {error.message.replace(repr(value), _short.repr(value))}"
+
+
+def check_tree(config):
+    """What holds for every value, whatever its key: a number is finite (YAML's .nan and .inf pass the
+    schema's `number`; a NaN momentum or learning rate trains NaN weights and exits 0), and the tree
+    stays small once YAML aliases are expanded: a few lines of anchors repeating each other (a "billion
+    laughs") would make the schema's walk and its messages take minutes and gigabytes. Each list or
+    mapping is visited once, however many aliases repeat it."""
+    sizes = {}  # id of a list or mapping -> its values, aliases expanded; None while it is being counted
+
+    def size(node, path):
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"config key '{_key(path)}': {node} is not a finite number")
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in sizes:
+            if sizes[id(node)] is None:
+                raise ConfigError(f"config key '{_key(path)}': a YAML alias of a value that contains it")
+            return sizes[id(node)]
+        sizes[id(node)] = None
+        sizes[id(node)] = 1 + sum(size(child, [*path, key]) for key, child in _children(node))
+        return sizes[id(node)]
+
+    if size(config, []) > MOST_VALUES:
+        def over(node):
+            return [(key, child) for key, child in _children(node) if sizes.get(id(child), 1) > MOST_VALUES]
+
+        # name the innermost key holding the excess: go down while a single value is over the limit alone
+        path, node = [], config
+        while len(big := over(node)) == 1:
+            key, node = big[0]
+            path.append(key)
+        raise ConfigError(f"config key '{_key(path)}': {sizes[id(node)]:,} values once its YAML aliases are expanded "
+                          f"(at most {MOST_VALUES:,} in a config)")
+
+
+def _children(node):
+    return node.items() if isinstance(node, dict) else enumerate(node)
 
 
 def check_schema(config, schema_path):
@@ -86,6 +130,12 @@ def check_schema(config, schema_path):
         lines = list(dict.fromkeys(lines))  # one problem can fail several branches of a schema
         more = [f"... and {len(lines) - MOST_ERRORS} more"] if len(lines) > MOST_ERRORS else []
         raise ConfigError("\n".join(lines[:MOST_ERRORS] + more))
+
+
+def replicate_counts(replicates):
+    """{base: its number of extra seeds}: `replicates.bases` is a list (every seed) or {base: N}."""
+    bases = replicates["bases"]
+    return dict(bases) if isinstance(bases, dict) else {base: len(replicates["seeds"]) for base in bases}
 
 
 def check_names(key, names, known, what):
@@ -110,6 +160,10 @@ def check_references(config):
     check_policy_lm(config)
     if config["seed"] in config["replicates"]["seeds"]:
         raise ConfigError(f"config key 'replicates.seeds': {config['seed']} is `seed` itself (the primary run)")
+    for base, count in replicate_counts(config["replicates"]).items():
+        if count > len(config["replicates"]["seeds"]):
+            raise ConfigError(f"config key 'replicates.bases.{base}': {count} seeds, but 'replicates.seeds' "
+                              f"lists {len(config['replicates']['seeds'])}")
     for base, spec in config["bases"].items():
         check_names(f"bases.{base}.pretrain.sources", spec.get("pretrain", {}).get("sources", []), sources, "sources")
     if config["evaluation"]["table2"]["mix"] not in config["mixes"]:
@@ -151,6 +205,7 @@ def check_world(config):
 def check(config, schema_path):
     """Everything, in place: an overlay's null entries (a base or source set to null) removed,
     the schema's defaults filled in. Raises a ConfigError before any job runs."""
+    check_tree(config)
     for key in ("bases", "sources"):
         if isinstance(config.get(key), dict):
             config[key] = {name: spec for name, spec in config[key].items() if spec is not None}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from more_lib import warm_start
+from more_lib import device, warm_start
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"noop_default": 3.0, "dryrun_paper": 5.0, "e2e_default": 900.0, "startup_warm": 1.5,
@@ -95,7 +95,7 @@ def startup(repeats):
         scratch = Path(scratch)
         config = AutoConfig.for_model("gpt_neox", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                       intermediate_size=256, vocab_size=512, num_labels=1)
-        AutoModelForSequenceClassification.from_config(config).save_pretrained(scratch / "rm")
+        device.build(AutoModelForSequenceClassification, config, training=False).save_pretrained(scratch / "rm")
         (scratch / "probe.py").write_text(STARTUP_PROBE)
         env = dict(os.environ, PYTHONPATH=str(REPO))
         env.pop(warm_start.ENV, None)

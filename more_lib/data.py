@@ -15,6 +15,12 @@ from more_lib.io import atomic_path, read_jsonl
 
 REQUIRED_FIELDS = {"id": str, "source": str, "prompt": str, "chosen": str, "rejected": str}
 OPTIONAL_FIELDS = {"meta": dict}
+# The reward model reads 512 tokens (about 2,000 characters) of a text: one 50 times longer is a broken row
+# (a file pasted into a field), and tokenizing it would cost every job that reads it.
+MAX_TEXT_CHARS = 100_000
+# The truth the synthetic world writes in `meta` (more_lib.synthetic), which the length-bias and truth
+# analyses do arithmetic on: where present, numbers.
+NUMERIC_META = ("p_chosen", "reward_chosen", "reward_rejected", "shared_chosen", "shared_rejected")
 
 
 def record_problem(record):
@@ -26,9 +32,16 @@ def record_problem(record):
             return f"missing field '{field}'"
         if not isinstance(record[field], kind):
             return f"field '{field}' must be a {kind.__name__}, got {type(record[field]).__name__}"
+        if len(record[field]) > MAX_TEXT_CHARS:
+            return (f"field '{field}' holds {len(record[field]):,} characters, over {MAX_TEXT_CHARS:,} "
+                    "(data.MAX_TEXT_CHARS)")
     for field, kind in OPTIONAL_FIELDS.items():
         if field in record and not isinstance(record[field], kind):
             return f"field '{field}' must be an object, got {type(record[field]).__name__}"
+    for key in NUMERIC_META:
+        value = record.get("meta", {}).get(key, 0.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"field 'meta.{key}' must be a number, got {value!r:.80}"
     unknown = set(record) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)
     if unknown:
         return f"unknown field(s) {sorted(unknown)}"

@@ -1,14 +1,28 @@
-"""Atomic file writing: a crashed job never leaves a half-written artifact behind."""
+"""Atomic file writing: a crashed or terminated job never leaves a half-written artifact or a temporary
+file behind, and a full disk says how much room the write needs. Bounded reading: a line, a JSON
+nesting or a data path that no real input comes near is an error naming the file. Tidy tables are
+checked against what their producer promises (ARTIFACTS) by every reader and by the score writer."""
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
+import signal
+import stat
 import tempfile
+import threading
 from pathlib import Path
 
 from more_lib.errors import DataError
+
+# A preference record of the paper's sources is a few kB (the reward model reads 512 tokens of it); a line
+# a thousand times longer is no record, and reading it whole (a file without newlines, /dev/zero) fills memory.
+MAX_LINE_BYTES = 1 << 20
+# Records nest three deep (record, meta, a list in meta), hub rows four; Python's parser itself fails with a
+# RecursionError near a thousand.
+MAX_JSON_DEPTH = 64
 
 
 def _umask():
@@ -17,20 +31,72 @@ def _umask():
     return mask
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through the blocks that remove temporary files
+
+
 @contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+def _terminable():
+    """SIGTERM (Snakemake cancelling a job, SLURM's time limit) ends the block with an exception, so its
+    cleanup runs: the signal's default action ends the process where it stands. Only the main thread may
+    set a handler, and one the program set itself is left alone."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def reason(err):
+    """The first sentence of an exception's message: libraries append paragraphs of advice."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0][:300]
+
+
+def _remove(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def _megabytes(size):
+    return f"{size / 1e6:,.1f} MB"
+
+
+def _disk_full(err, path, size):
+    """The one line for a write that failed on a full disk, or None. torch.save's writer loses the errno
+    ("unexpected pos"): then a disk with less room than the write's `size` is the cause."""
+    free = shutil.disk_usage(path.parent).free
+    if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (size is not None and free < size):
+        needs = f"needs about {_megabytes(size)}, " if size is not None else ""
+        return f"{path}: the disk is full: writing it {needs}{_megabytes(free)} free"
+    return None
+
+
+@contextlib.contextmanager
+def atomic_path(path, size=None):
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds. The temporary
+    file goes whatever ends the block, SIGTERM included. A full disk is a DataError saying the room free and
+    (given `size`, about how many bytes the block writes) the room needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes private files; artifacts are shared
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with _terminable():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes private files; artifacts are shared
+        try:
+            yield Path(tmp)
+            os.replace(tmp, path)
+        except Exception as err:
+            _remove(tmp)  # first: its bytes count as free room
+            full = _disk_full(err, path, size)
+            if full:
+                raise DataError(full) from None
+            raise
+        finally:
+            _remove(tmp)
 
 
 def write_json(obj, path):
@@ -38,10 +104,20 @@ def write_json(obj, path):
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def _tensor_bytes(obj):
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.nelement() * obj.element_size()
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    return sum(_tensor_bytes(value) for value in obj) if isinstance(obj, (list, tuple)) else 0
+
+
 def atomic_torch_save(obj, path):
     import torch
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, size=_tensor_bytes(obj)) as tmp:
         torch.save(obj, tmp)
 
 
@@ -66,12 +142,50 @@ def _lone_surrogate(node):
     return any(0xD800 <= ord(c) <= 0xDFFF for text in _texts(node) for c in text)
 
 
+def _deeper(node, levels):
+    """Whether `node` nests more than `levels` deep (a scalar nests 0 deep, [] 1)."""
+    if isinstance(node, dict):
+        node = list(node.values())
+    return isinstance(node, list) and (levels == 0 or any(_deeper(value, levels - 1) for value in node))
+
+
+def _parse(text, where):
+    """The JSON value of `text`; malformed JSON and nesting deeper than MAX_JSON_DEPTH are DataErrors."""
+    too_deep = DataError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels (io.MAX_JSON_DEPTH)")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{where}: malformed JSON ({err.msg})") from None
+    except RecursionError:
+        raise too_deep from None
+    # no text nests deeper than it has brackets: the walk runs only for the rare text that might
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _deeper(value, MAX_JSON_DEPTH):
+        raise too_deep
+    return value
+
+
+def regular_file(path):
+    """`path`, if it is a regular file: a device (/dev/zero), a FIFO or a folder as a data path would be
+    read forever, block, or fail deep inside a reader."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file")
+    return path
+
+
 def read_jsonl(path):
     """(line number, object) of each non-blank line of a JSON-lines file. Malformed JSON, bytes that
-    are not UTF-8 and a lone surrogate escape ("\\ud800", which no UTF-8 file can hold) are DataErrors
-    naming the file and line."""
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
+    are not UTF-8, a lone surrogate escape ("\\ud800", which no UTF-8 file can hold), a line over
+    MAX_LINE_BYTES and nesting over MAX_JSON_DEPTH are DataErrors naming the file and line."""
+    with open(regular_file(path), "rb") as f:
+        lineno = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):
+            lineno += 1
+            if len(raw) - raw.endswith(b"\n") > MAX_LINE_BYTES:
+                raise DataError(f"{path}:{lineno}: a line over {MAX_LINE_BYTES:,} bytes (io.MAX_LINE_BYTES)")
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
@@ -79,10 +193,7 @@ def read_jsonl(path):
                                 f"{err.start + 1} of the line)") from None
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
+            record = _parse(line, f"{path}:{lineno}")
             if _SURROGATE_ESCAPE.search(line) and _lone_surrogate(record):
                 raise DataError(f"{path}:{lineno}: a lone surrogate escape (\\ud800-\\udfff without its pair) "
                                 "is no text")
@@ -90,7 +201,13 @@ def read_jsonl(path):
 
 
 def read_json(path):
-    return json.loads(Path(path).read_text())
+    """The JSON value of a file; a file that is not regular, not UTF-8, malformed or nested over
+    MAX_JSON_DEPTH is a DataError naming it."""
+    try:
+        text = Path(regular_file(path)).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: invalid UTF-8 (byte {err.start + 1})") from None
+    return _parse(text, path)
 
 
 @contextlib.contextmanager
@@ -99,14 +216,125 @@ def atomic_dir(path, keep=()):
     old folder named in `keep` (a training run's live log) move into the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    os.chmod(tmp, 0o777 & ~_umask())
+    with _terminable():
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            yield tmp
+            for name in keep:
+                if (path / name).exists():
+                    os.replace(path / name, tmp / name)
+            shutil.rmtree(path, ignore_errors=True)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- tidy tables
+
+TEXT, NUMBER = "text", "number"
+
+# What each tidy table's producer promises, declared once for its readers (read_table) and writers
+# (write_table): its columns and their kinds, the columns that name a row once (a duplicate is a
+# stale concatenation, and pandas' merge of one fails with a MergeError), and the numbers that must be
+# finite (a NaN reward loses every comparison and moves an accuracy without a word). More columns are
+# allowed: a metrics table has one per ECE bin count, a train log one per source.
+ARTIFACTS = {
+    # results/{scores,heldout_scores}/{base}/{scheme}/{source}.parquet (scripts/score_rm.py): one row
+    # per pair of the scored file (more_lib.tables.read_scores checks that)
+    "scores": {"columns": {"id": TEXT, "r_chosen": NUMBER, "r_rejected": NUMBER},
+               "key": ["id"], "finite": ["r_chosen", "r_rejected"]},
+    # results/metrics/{base}.csv (scripts/evaluate_rm.py)
+    "metrics": {"columns": {"base": TEXT, "scheme": TEXT, "test_source": TEXT, "n_pairs": NUMBER,
+                            "accuracy": NUMBER, "brier": NUMBER, "nll": NUMBER},
+                "key": ["scheme", "test_source"], "finite": ["n_pairs", "accuracy", "brier", "nll"]},
+    # results/ksweep/{base}.csv (scripts/make_ksweep.py); Top's row has no K
+    "ksweep": {"columns": {"base": TEXT, "k": NUMBER, "scheme": TEXT, "test_source": TEXT,
+                           "accuracy": NUMBER, "ece": NUMBER},
+               "key": ["k", "scheme", "test_source"], "finite": ["accuracy", "ece"]},
+    # results/fig7_points.csv (scripts/make_fig7.py)
+    "fig7_points": {"columns": {"base": TEXT, "scheme": TEXT, "k": NUMBER, "ece": NUMBER, "win": NUMBER},
+                    "key": ["base", "scheme", "k"], "finite": ["k", "ece", "win"]},
+    # results/ppl.csv (scripts/perplexity.py, concatenated)
+    "ppl": {"columns": {"policy": TEXT, "source": TEXT, "ppl": NUMBER}, "key": ["policy", "source"],
+            "finite": ["ppl"]},
+    # rm/.../train_log.csv (scripts/train_rm.py)
+    "train_log": {"columns": {"step": NUMBER}, "key": ["step"], "finite": ["step"]},
+}
+
+
+def _of_kind(column, kind):
+    from pandas.api import types
+
+    if kind == TEXT:
+        return types.is_string_dtype(column)
+    return types.is_numeric_dtype(column) and not types.is_bool_dtype(column)
+
+
+def table_problem(frame, kind):
+    """Why `frame` is not the `kind` table its producer promised (ARTIFACTS), or None."""
+    import numpy as np
+
+    promise = ARTIFACTS[kind]
+    missing = [column for column in promise["columns"] if column not in frame.columns]
+    if missing:
+        return f"not a {kind} table: no column(s) {missing}"
+    if frame.empty:  # a header alone: no value to be of the wrong kind
+        return None
+    for column, wanted in promise["columns"].items():
+        if not _of_kind(frame[column], wanted):
+            return f"column '{column}' must hold {wanted}s, it holds {frame[column].dtype}"
+    duplicated = frame.duplicated(promise["key"])
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        named = ", ".join(f"{key}={row[key]!r}" for key in promise["key"])
+        return f"{duplicated.sum()} duplicate row(s), the first {named}"
+    for column in promise["finite"]:
+        bad = ~np.isfinite(frame[column].to_numpy(dtype=np.float64))
+        if bad.any():
+            first = int(bad.argmax())
+            named = ", ".join(f"{key}={frame[key].iloc[first]!r}" for key in promise["key"])
+            return (f"{bad.sum()} non-finite {column} value(s), the first {frame[column].iloc[first]} in row "
+                    f"{first + 1} ({named})")
+    return None
+
+
+def read_table(path, kind):
+    """The tidy table at `path` (parquet or CSV, by its suffix), as ARTIFACTS[kind] promises it; whatever
+    it breaks is a DataError naming the file."""
+    import pandas as pd  # here: most jobs that import this module read no table
+
+    regular_file(path)
     try:
-        yield tmp
-        for name in keep:
-            if (path / name).exists():
-                os.replace(path / name, tmp / name)
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        frame = pd.read_parquet(path) if Path(path).suffix == ".parquet" else pd.read_csv(path)
+    # pyarrow's ArrowInvalid (a cut parquet has no footer) and pandas' parser errors are ValueErrors
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: unreadable {kind} table ({reason(err)})") from None
+    problem = table_problem(frame, kind)
+    if problem:
+        raise DataError(f"{path}: {problem}")
+    return frame
+
+
+def write_table(frame, path, kind):
+    """Write a tidy table atomically (parquet or CSV, by the suffix) once it keeps ARTIFACTS[kind]'s promise."""
+    problem = table_problem(frame, kind)
+    if problem:
+        raise DataError(f"{path}: not written: {problem}")
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+
+
+def check_ids(frame, ids, where, promised):
+    """`frame` (its ids unique, as table_problem checks) holds one row per pair of `ids`, what its
+    producer promised (`promised` names where they come from); otherwise a DataError naming `where`."""
+    ids = set(ids)
+    if len(frame) != len(ids):
+        raise DataError(f"{where}: {len(frame)} rows, {promised} has {len(ids)} pairs")
+    strangers = ~frame["id"].isin(ids)
+    if strangers.any():
+        row = int(strangers.to_numpy().argmax())
+        raise DataError(f"{where}: row {row + 1} is pair {frame['id'].iloc[row]!r}, which {promised} lacks")

@@ -19,6 +19,9 @@ The `judge` config block:
   model, base_url, api_key_env, temperature, max_tokens, concurrency, timeout, max_retries,
   backoff_initial, backoff_max, cache
                 openai: see more_lib.judge_api
+  cache_outside_results
+                openai: true lets `cache` name a file outside results/ (an absolute path, a cache
+                kept across clones); without it `cache` is a relative path under results/, no '..'
 
   synthetic: {kind: oracle, tie_margin: 0.1, tasks: {helpful: helpful, harmless: harmless}}
   paper:     {kind: openai, model: gpt-4, base_url: null, api_key_env: OPENAI_API_KEY, temperature: 0,
@@ -36,6 +39,7 @@ import csv
 import json
 import re
 import string
+from pathlib import PurePosixPath
 
 import yaml
 from tqdm import tqdm
@@ -51,15 +55,16 @@ LEDGER = ["a", "b", "task", "judge", "model", "comparisons", "questions", "reque
           "retries", "tokens_in", "tokens_out", "invalid_answers", "invalid_comparisons"]
 
 
-def check_config(cfg, task):
-    """Raise a ConfigError naming the `judge` key at fault; call before any work."""
+def check_config(cfg, task=None):
+    """Raise a ConfigError naming the `judge` key at fault; call before any work (the workflow calls it
+    when it reads the config, a judge job again for its `task`)."""
     required = {"oracle": ["tasks", "tie_margin"], "openai": ["tasks", "prompts", *API_KEYS]}
     if cfg.get("kind") not in required:
         raise ConfigError(f"judge.kind must be one of {sorted(required)}, got {cfg.get('kind')!r}")
     missing = [k for k in required[cfg["kind"]] if k not in cfg]
     if missing:
         raise ConfigError(f"judge: missing key(s) {missing} for kind {cfg['kind']}")
-    if task not in cfg["tasks"]:
+    if task is not None and task not in cfg["tasks"]:
         raise ConfigError(f"judge.tasks has no task {task!r} (tasks: {sorted(cfg['tasks'])})")
     if cfg["kind"] == "openai":
         for k in ["concurrency", "max_tokens"]:
@@ -67,6 +72,22 @@ def check_config(cfg, task):
                 raise ConfigError(f"judge.{k} must be a positive integer, got {cfg[k]!r}")
         if not isinstance(cfg["max_retries"], int) or cfg["max_retries"] < 0:
             raise ConfigError(f"judge.max_retries must be an integer >= 0, got {cfg['max_retries']!r}")
+        check_cache(cfg)
+
+
+def check_cache(cfg):
+    """`judge.cache` is checked like a name: under results/ (with the rest of the run's artifacts,
+    never beside a user's files) unless `judge.cache_outside_results` says otherwise, and never
+    through '..'."""
+    path = PurePosixPath(cfg["cache"])
+    if ".." in path.parts:
+        raise ConfigError(f"judge.cache: {cfg['cache']!r} goes through '..' (name the file directly)")
+    if cfg.get("cache_outside_results", False):
+        return
+    inside = not path.is_absolute() and path.parts[:1] == ("results",) and len(path.parts) > 1
+    if not (inside and re.fullmatch(r"[A-Za-z0-9._/-]+", cfg["cache"])):
+        raise ConfigError(f"judge.cache: {cfg['cache']!r} is not a file under results/ (letters, digits, "
+                          "'.', '_', '-' and '/'); set judge.cache_outside_results: true to keep it elsewhere")
 
 
 def load_template(path, task):

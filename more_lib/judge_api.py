@@ -6,16 +6,20 @@ Config keys (the `judge` block with `kind: openai`; see more_lib.judge for the w
   model            chat model name (paper: gpt-4)
   base_url         endpoint, e.g. http://host:8000/v1; null means OPENAI_BASE_URL or api.openai.com
   api_key_env      NAME of the environment variable holding the key (the key itself is never in a
-                   config, log or artifact)
+                   config, log or artifact: every answer, response body and fault is stored with the
+                   key and any bearer token replaced by ***, so an endpoint echoing the
+                   Authorization header leaks nothing)
   temperature      sampling temperature (0)
   max_tokens       answer length cap
   concurrency      requests in flight at once (threads)
-  timeout          seconds before one request counts as timed out
+  timeout          seconds one request may take in all (connecting, sending, the whole answer);
+                   past it the request is cancelled and counts as timed out
   max_retries      retries of one question after a 429, 5xx, timeout, connection error or a
                    malformed response body
   backoff_initial  seconds before the first retry; doubles each retry, with jitter
   backoff_max      cap of one wait (also caps a server's Retry-After)
-  cache            SQLite file shared by all judge processes (tables below)
+  cache            SQLite file shared by all judge processes (tables below): a path under results/
+                   unless `cache_outside_results: true` (more_lib.judge.check_cache)
 
 The database (`cache`):
 
@@ -29,10 +33,12 @@ The database (`cache`):
             gone; any host: no heartbeat for CLAIM_LEASE_S) is taken over.
 """
 
+import asyncio
 import hashlib
 import json
 import os
 import random
+import re
 import socket
 import sqlite3
 import threading
@@ -41,6 +47,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing, contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import openai
 from tqdm import tqdm
@@ -53,6 +60,9 @@ CLAIM_LEASE_S = 60.0  # a claim not refreshed for this long belongs to a dead jo
 HEARTBEAT_S = CLAIM_LEASE_S / 4
 POLL_S = 0.2  # how often a job waiting for another job's answer looks again
 HOST = socket.gethostname()
+# "Bearer <token>" as an Authorization header has it; the token needs a digit and 16 characters, so
+# that prose ("the bearer of bad news") is left alone
+BEARER = re.compile(r"(?i)\b(bearer\s+)(?=[^\s\"']*\d)[A-Za-z0-9._~+/=-]{16,}")
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS answers (
     model TEXT, temperature REAL, max_tokens INTEGER, prompt_sha256 TEXT, prompt TEXT, answer TEXT,
@@ -246,30 +256,45 @@ def _retry_after(err):
         return None
 
 
-def _redact(message, key):
-    return message.replace(key, "***") if key else message
+def redact(text, key):
+    """`text` with the API key and any bearer token replaced by ***: what an endpoint or a proxy
+    sends back (an echoed Authorization header) is stored in the cache and the judgments, which are
+    shared."""
+    if key:
+        text = text.replace(key, "***")
+    return BEARER.sub(r"\1***", text)
 
 
-def _send(client, cfg, question):
-    """One chat completion: (answer text, tokens in, tokens out, response JSON). Raises _Transient
-    for what asking again may cure, EndpointError for a refusal."""
-    try:
-        response = client.chat.completions.create(
+async def _create(client, cfg, question):
+    # httpx's timeout bounds each network operation, not the request: a server that trickles its
+    # answer a byte at a time never lets one read time out. asyncio cancels the whole request at the
+    # deadline and closes its connection, which no timeout of the sync client can do
+    # (encode/httpx#776, #1450).
+    async with asyncio.timeout(cfg["timeout"]):
+        return await client.chat.completions.create(
             model=cfg["model"], messages=[{"role": "user", "content": question}],
             temperature=cfg["temperature"], max_tokens=cfg["max_tokens"])
+
+
+def _send(client, loop, cfg, question):
+    """One chat completion, on this worker's event loop: (answer text, tokens in, tokens out,
+    response JSON), redacted. Raises _Transient for what asking again may cure, EndpointError for a
+    refusal."""
+    try:
+        response = loop.run_until_complete(_create(client, cfg, question))
     except (openai.RateLimitError, openai.InternalServerError) as err:
         raise _Transient(f"HTTP {err.status_code}", _retry_after(err)) from None
-    except openai.APITimeoutError:
+    except (TimeoutError, openai.APITimeoutError):
         raise _Transient(f"no answer within judge.timeout={cfg['timeout']} s") from None
     except openai.APIConnectionError as err:
-        raise _Transient(f"connection error ({err.__cause__ or err})") from None
+        raise _Transient(redact(f"connection error ({err.__cause__ or err})", client.api_key)) from None
     except openai.APIStatusError as err:
         if err.status_code in (408, 409):
             raise _Transient(f"HTTP {err.status_code}") from None
         detail = err.body.get("message") if isinstance(err.body, dict) else err.message
         # 400, 401, 404...: asking again will not help
-        raise EndpointError(_redact(f"judge endpoint {client.base_url} refused the request: HTTP "
-                                    f"{err.status_code} ({detail})", client.api_key)) from None
+        raise EndpointError(redact(f"judge endpoint {client.base_url} refused the request: HTTP "
+                                   f"{err.status_code} ({detail})", client.api_key)) from None
     except (json.JSONDecodeError, openai.APIResponseValidationError):
         raise _Transient("HTTP 200 with a body that is not JSON") from None
     choices = getattr(response, "choices", None)
@@ -279,16 +304,17 @@ def _send(client, cfg, question):
     usage = getattr(response, "usage", None)
     tokens = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else (0, 0)
     # an empty or null answer (a refusal, a content filter) is an answer: stored, judged invalid
-    return message.content or "", *tokens, response.model_dump_json()
+    return (redact(message.content or "", client.api_key), *tokens,
+            redact(response.model_dump_json(), client.api_key))
 
 
-def ask_one(client, cfg, question, key, db, account, where):
+def ask_one(client, loop, cfg, question, key, db, account, where):
     """Ask one question, retrying transient faults; every request is in the ledger before it is sent.
     Returns (answer, tokens in, tokens out, response JSON) and the id of the request that got it."""
     for attempt in range(cfg["max_retries"] + 1):
         request_id = record_sent(db, account, key, attempt)
         try:
-            return _send(client, cfg, question), request_id
+            return _send(client, loop, cfg, question), request_id
         except _Transient as fault:
             record_fault(db, request_id, fault.fault)
             if attempt < cfg["max_retries"]:
@@ -297,9 +323,9 @@ def ask_one(client, cfg, question, key, db, account, where):
         except Exception as err:
             record_fault(db, request_id, type(err).__name__)
             raise
-    raise EndpointError(_redact(f"judge {where}: endpoint {client.base_url}: {last}, still failing after "
-                                f"judge.max_retries={cfg['max_retries']} retries; answers so far are "
-                                "cached, rerun to resume", client.api_key))
+    raise EndpointError(f"judge {where}: endpoint {client.base_url}: {last}, still failing after "
+                        f"judge.max_retries={cfg['max_retries']} retries; answers so far are cached, "
+                        "rerun to resume")
 
 
 def ask(questions, cfg, account, where=None):
@@ -320,18 +346,19 @@ def ask(questions, cfg, account, where=None):
 
 
 def _fetch(todo, answers, cfg, account):
-    client = openai.OpenAI(base_url=cfg["base_url"], api_key=api_key(cfg),  # a missing key costs nothing
-                           timeout=cfg["timeout"], max_retries=0)  # our retries are the ones counted and capped
+    secret = api_key(cfg)  # a missing key costs nothing: checked before any question is claimed
     owner, failed, stop = new_owner(), threading.Event(), threading.Event()
-    local, connections = threading.local(), []
+    local, workers = threading.local(), []
 
     def work(key):
         if failed.is_set():  # another question failed for good: ask nothing more
             return None
-        if not hasattr(local, "db"):  # one connection per worker thread
-            local.db = connect(cfg["cache"])
-            connections.append(local.db)
-        db = local.db
+        if not hasattr(local, "own"):  # per worker thread: a cache connection, an event loop, its client
+            client = openai.AsyncOpenAI(base_url=cfg["base_url"], api_key=secret, timeout=cfg["timeout"],
+                                        max_retries=0)  # our retries are the ones counted and capped
+            local.own = SimpleNamespace(db=connect(cfg["cache"]), loop=asyncio.new_event_loop(), client=client)
+            workers.append(local.own)
+        db = local.own.db
         question, where = todo[key]
         while (state := claim(db, key, owner))[0] == "wait":  # another job is asking it: wait for its answer
             if failed.is_set():
@@ -340,7 +367,8 @@ def _fetch(todo, answers, cfg, account):
         if state[0] == "answered":
             return state[1]
         try:
-            answer, request_id = ask_one(client, cfg, question, key, db, account, where)
+            own = local.own
+            answer, request_id = ask_one(own.client, own.loop, cfg, question, key, db, account, where)
         except Exception:
             failed.set()  # set before this future completes, so no queued question slips through
             release(db, key, owner)
@@ -361,7 +389,9 @@ def _fetch(todo, answers, cfg, account):
                     answers[futures[future]] = future.result()
     finally:
         stop.set()
-        for db in connections:
-            db.close()
+        for own in workers:  # the pool has ended: no loop is running
+            own.db.close()
+            own.loop.run_until_complete(own.client.close())
+            own.loop.close()
     if error is not None:
         raise error

@@ -8,7 +8,10 @@
 
 Every name is built and parsed here; rules, scripts and tables call these functions. Source and
 mix names are identifiers without a hyphen (the config schema checks it), so a scheme is always
-the last one or two hyphen-separated parts of a policy name.
+the last one or two hyphen-separated parts of a policy name. Source, mix, task and base names have
+at most 48 characters (the schema again): the longest name built here, a comparison of Table 1
+(rjs-{base}-more-{mix}_vs_rjs-{base}-multitask-{mix}, 29 + 4 x 48 = 221 characters), is a folder
+name and must fit in 255 bytes.
 """
 
 import re

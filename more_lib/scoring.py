@@ -28,9 +28,9 @@ def score_texts(model, tokenizer, texts, max_length, batch_size, bucketing=True,
     return rewards
 
 
-def score_pairs(model, tokenizer, records, max_length, batch_size, desc="scoring"):
+def score_pairs(model, tokenizer, records, max_length, batch_size, desc="scoring", packed=False):
     """Per-pair rewards of chosen and rejected: a tidy frame id, r_chosen, r_rejected."""
     texts = [r["prompt"] + r[side] for side in ("chosen", "rejected") for r in records]
-    rewards = score_texts(model, tokenizer, texts, max_length, batch_size, desc=desc)
+    rewards = score_texts(model, tokenizer, texts, max_length, batch_size, desc=desc, packed=packed)
     return pd.DataFrame({"id": [r["id"] for r in records],
                          "r_chosen": rewards[:len(records)], "r_rejected": rewards[len(records):]})

@@ -8,6 +8,7 @@ the K head gradients before solving for λ so every rank uses the same weights.
 
 import contextlib
 import copy
+import math
 import os
 import shutil
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 
 from more_lib import checkpoint, device, io, models, policy, progress, weighting
+from more_lib.errors import ConfigError
 from more_lib.seeding import rng_for
 
 
@@ -73,11 +75,21 @@ def train_step(model, batch, sources, scheme, more_state, settings):
 
 def optimise_step(trainer, batch, sources, scheme, more_state, settings):
     """One update of a reward model: forward in the trainer's precision, λ, backward, optimiser step.
-    Returns the step's log row."""
+    Returns the step's log row and the norm of the gradient it applied."""
     with trainer.precision():
         loss, row = train_step(trainer.model, batch, sources, scheme, more_state, settings)
-    trainer.backward_and_step(loss)
-    return row
+    return row, trainer.backward_and_step(loss)
+
+
+def stop_if_diverged(step, settings, values, live):
+    """Stop at the first of `values` ({what: number}, in the order to report them) that is not finite:
+    the steps after it would train NaN weights to the end and exit 0 (a NaN momentum keeps MORE's λ NaN).
+    The values are the whole batch's, the same on every rank, so all ranks stop together. The live view
+    is closed first: its log keeps the steps before, and the error is the run's last line."""
+    for what, value in values.items():
+        if value is not None and not math.isfinite(value):
+            live.close()
+            raise ConfigError(f"training diverged at step {step}: {what} is {value} (lr {settings['lr']:g})")
 
 
 class _Plain:
@@ -91,9 +103,12 @@ class _Plain:
         return device.autocast()
 
     def backward_and_step(self, loss):
+        """Returns the gradient's norm."""
         loss.backward()
+        norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        return norm.item()
 
     def save(self, directory, client_state):
         io.atomic_torch_save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -101,7 +116,7 @@ class _Plain:
 
     def load(self, directory):
         # onto the model's device, whichever device saved it (the optimizer's state follows its parameters)
-        state = torch.load(directory / "state.pt", weights_only=False, map_location=self.model.device)
+        state = checkpoint.load(directory / "state.pt", weights_only=False, map_location=self.model.device)
         self.model.load_state_dict(state.pop("model"))
         self.optimizer.load_state_dict(state.pop("optimizer"))
         return state
@@ -120,8 +135,12 @@ class _DeepSpeed:
         return contextlib.nullcontext()
 
     def backward_and_step(self, loss):
+        """Returns the gradient's norm over all ranks as ZeRO computes it (inf for a step it skipped on
+        an overflow), or None without ZeRO."""
         self.engine.backward(loss)
         self.engine.step()
+        norm = self.engine.get_global_grad_norm()
+        return None if norm is None else float(norm)
 
     def save(self, directory, client_state):
         """One tag per step; DeepSpeed names the newest in the file `latest` once every rank has written
@@ -137,8 +156,16 @@ class _DeepSpeed:
     def load(self, directory):
         """The engine restores the model and optimizer states where ZeRO keeps them (the GPU, or the CPU
         under offload); the client state comes back on the CPU (DeepSpeed's map_location): `resume`
-        moves it to the model's device."""
-        _, client_state = self.engine.load_checkpoint(str(directory))  # the tag the file `latest` names
+        moves it to the model's device. Every file of the tag the file `latest` names is opened first
+        (memory-mapped, so no tensor is read): the engine would fail on a cut one after restoring the
+        model, and every rank sees the same files, so all ranks discard the checkpoint or none."""
+        tag = (Path(directory) / "latest").read_text().strip()
+        files = sorted((Path(directory) / tag).glob("*.pt")) if tag else []
+        if not files:
+            raise checkpoint.Unreadable(f"{Path(directory) / 'latest'} names {tag!r}, a tag with no checkpoint files")
+        for path in files:
+            checkpoint.load(path, weights_only=False, map_location="cpu", mmap=True)
+        _, client_state = self.engine.load_checkpoint(str(directory), tag=tag)
         return client_state
 
     def state_dict_for_export(self):
@@ -166,18 +193,22 @@ def _follow(model, state):
 
 def resume(trainer, checkpoint_dir, extra, fingerprint):
     """(first step, log so far, *extra state) from the last checkpoint if the same run made it (its
-    fingerprint, more_lib.checkpoint), else a fresh start in an emptied folder. Restored tensors are
+    fingerprint, more_lib.checkpoint) and it loads, else a fresh start in an emptied folder. Restored tensors are
     on the model's device, whichever device saved or loaded them. (No RNG state is saved: the step
     plan derives from the seed, and the models train without dropout.)"""
     state = {"step": 0, "log": [], **extra}
     has_state = (checkpoint_dir / ("latest" if "WORLD_SIZE" in os.environ else "state.pt")).is_file()
     ok, why = checkpoint.resumable(checkpoint_dir, fingerprint, has_state)
+    if ok:
+        try:
+            state = _follow(trainer.model, trainer.load(checkpoint_dir))
+        except checkpoint.Unreadable as err:  # a rerun would meet it again: only a fresh start gets past it
+            ok, why = False, str(err)
     primary = rank_and_world()[0] == 0
     if why and primary:
-        print(f"discarding the checkpoint in {checkpoint_dir}, made by a different run: {why}", flush=True)
+        print(f"discarding the checkpoint in {checkpoint_dir}, {why}", flush=True)
     _barrier()  # every rank has decided before rank 0 empties the folder
     if ok:
-        state = _follow(trainer.model, trainer.load(checkpoint_dir))
         print(f"resumed from the checkpoint at step {state['step']}", flush=True)
     elif primary:
         checkpoint.start_afresh(checkpoint_dir, fingerprint)
@@ -240,7 +271,10 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
         batch = device.inputs_for(trainer.model, encode_step(tokenizer, records_by_source, plan[step],
                                                              settings["max_length"], rank, world,
                                                              settings.get("packed", False)))
-        row = optimise_step(trainer, batch, sources, scheme, more_state, settings)
+        row, grad_norm = optimise_step(trainer, batch, sources, scheme, more_state, settings)
+        stop_if_diverged(step + 1, settings, {**{f"the loss of {name}": row[f"loss_{name}"] for name in sources},
+                                              **{f"λ of {name}": row[f"lambda_{name}"] for name in sources},
+                                              "the gradient norm": grad_norm}, live)
         log.append({"step": step + 1, **row, "seconds": time.perf_counter() - began})
         live.add(log[-1])
         if (step + 1) % settings["checkpoint_every"] == 0:
@@ -273,7 +307,9 @@ def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max
             nll, tokens = policy.token_losses(trainer.model, *device.inputs_for(trainer.model, batch))
         # the mean over the whole batch's tokens, whichever rank holds them: ranks' gradients are averaged
         seen = _all_reduce_mean(torch.stack([nll.detach().float(), tokens.float()]))
-        trainer.backward_and_step(nll / seen[1].clamp(min=1))
+        grad_norm = trainer.backward_and_step(nll / seen[1].clamp(min=1))
+        # the summed loss: the mean is NaN for a batch with no label token, which is no divergence
+        stop_if_diverged(step + 1, settings, {"the loss": seen[0].item(), "the gradient norm": grad_norm}, live)
         log.append({"step": step + 1, "loss": (seen[0] / seen[1]).item(), "tokens": round(seen[1].item() * world),
                     "seconds": time.perf_counter() - began})
         live.add(log[-1])

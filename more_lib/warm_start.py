@@ -13,7 +13,8 @@ imports the library of its checkout afresh, the code the DAG tracks. Signals the
 Only this module's standard-library top is imported by the launcher; the heavy imports are the
 server's. Protocol on one connection: the launcher sends a 4-byte length with the job's three file
 descriptors, then the JSON request; the server accepts ("A") or refuses ("R": it runs another
-interpreter than the launcher's, a container's, say); then the launcher sends "S" + a signal number
+interpreter than the launcher's, a container's, say, or the job's environment differs in a variable
+a library reads at import, READ_AT_IMPORT); then the launcher sends "S" + a signal number
 per signal to forward, and the server answers "E" + the signed 4-byte status (the exit code, or
 minus the signal that ended the job).
 """
@@ -32,6 +33,10 @@ PRELOAD = ("numpy", "pandas", "pyarrow.parquet", "scipy.stats", "yaml", "tqdm", 
            "safetensors.torch", "transformers", "transformers.models.gpt_neox.modeling_gpt_neox",
            "transformers.models.llama.modeling_llama", "matplotlib.pyplot")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+# Libraries read these at import (the hub's endpoint and offline switch, thread pools): a job whose
+# values differ from the server's would run with the server's, so it starts cold instead.
+READ_AT_IMPORT = ("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "OPENBLAS_",
+                  "CUDA_", "TOKENIZERS_", "MPLBACKEND", "PYTHON")
 HEADER = struct.Struct("!I")
 STATUS = struct.Struct("!i")
 
@@ -108,6 +113,7 @@ def serve(path):
     import importlib
 
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: Snakemake gone, so is the server
+    started_with = _imported_with(os.environ)  # before torch adds its own (CUDA_MODULE_LOADING)
     for name in PRELOAD:
         importlib.import_module(name)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -120,19 +126,19 @@ def serve(path):
             try:
                 listener.close()
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _supervise(connection)
+                _supervise(connection, started_with)
             finally:
                 os._exit(0)
         connection.close()
 
 
-def _supervise(connection):
+def _supervise(connection, started_with):
     """One job: fork it, forward the launcher's signals, report how it ended."""
     import select
 
     header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 3)
     request = json.loads(_read(connection, HEADER.unpack(header)[0]))
-    if request["python"] != os.path.realpath(sys.executable):
+    if request["python"] != os.path.realpath(sys.executable) or _imported_with(request["env"]) != started_with:
         return connection.sendall(b"R")
     connection.sendall(b"A")
     job = os.fork()
@@ -157,6 +163,10 @@ def _supervise(connection):
         connection.sendall(b"E" + STATUS.pack(code))
     except OSError:
         pass  # nobody is waiting for it
+
+
+def _imported_with(env):
+    return {key: value for key, value in env.items() if key.startswith(READ_AT_IMPORT)}
 
 
 def _become(request, fds):

@@ -17,8 +17,8 @@ def main():
     args = parser.parse_args()
     paths = names.keyed_paths(args.scores, 2)
     lengths = {source: length_bias.pair_lengths(path) for source, path in names.keyed_paths(args.tests, 1).items()}
-    table = tables.metrics_table(args.base, tables.read_scores(paths), tables.keyed_sources(paths), args.bins,
-                                  args.tie_credit, lengths)
+    scores = tables.read_scores(paths, {source: frame["id"] for source, frame in lengths.items()})
+    table = tables.metrics_table(args.base, scores, tables.keyed_sources(paths), args.bins, args.tie_credit, lengths)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)
     print(table[table.test_source == "all"][["scheme", "accuracy", f"ece_{args.bins[0]}", "length_corr"]]

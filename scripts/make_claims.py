@@ -51,13 +51,13 @@ def main():
     test_ids = {source: [r["id"] for r in rows] for source, rows in records.items()}
     truths = {source: truth.truth_frame(rows) for source, rows in records.items()}
     truth_sources = [s for s in args.sources if truths[s] is not None]
-    points = pd.read_csv(args.points)
+    points = io.read_table(args.points, "fig7_points")
     scores = by_base_and_replicate(names.keyed_paths(args.scores, 4))
     heldout = by_base_and_replicate(names.keyed_paths(args.heldout, 4))
     frames = []
     for base in dict.fromkeys(base for base, _ in scores):
-        replicates = [claims.replicate_arrays(tables.read_scores(paths), tables.read_scores(heldout[key]), truths,
-                                              test_ids, args.sources)
+        replicates = [claims.replicate_arrays(tables.read_scores(paths, test_ids), tables.read_scores(heldout[key]),
+                                              truths, test_ids, args.sources)
                       for key, paths in scores.items() if key[0] == base]
         frames.append(claims.claims_table(base, replicates, truth_sources,
                                           points if base in args.aligned_bases else None, settings,

@@ -3,9 +3,7 @@
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from more_lib import cli, tables
+from more_lib import cli, io, tables
 
 
 def main():
@@ -18,7 +16,8 @@ def main():
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     args = parser.parse_args()
-    table = tables.table2([pd.read_csv(p) for p in args.metrics], args.sources, args.mix, args.ece_bins, args.ece)
+    metric_tables = [io.read_table(path, "metrics") for path in args.metrics]
+    table = tables.table2(metric_tables, args.sources, args.mix, args.ece_bins, args.ece)
     tables.write_table(table, args.output, args.markdown)
     print(tables.to_markdown(table))
 

@@ -16,12 +16,12 @@ def main():
     parser.add_argument("--bins", type=int, required=True, help="bins of the ECE against p_true")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
+    records = {source: data.read_records(path) for source, path in names.keyed_paths(args.tests, 1).items()}
     paths = names.keyed_paths(args.scores, 2)
     sources = tables.keyed_sources(paths)
-    scores = tables.read_scores(paths)
+    scores = tables.read_scores(paths, {source: [r["id"] for r in rows] for source, rows in records.items()})
     scores.update(tables.derived_scores(scores, sources))
-    truths = {source: truth.truth_frame(data.read_records(path))
-              for source, path in names.keyed_paths(args.tests, 1).items()}
+    truths = {source: truth.truth_frame(rows) for source, rows in records.items()}
     table = truth.truth_table(args.base, scores, truths, args.bins)
     with io.atomic_path(args.output) as tmp:
         table.to_csv(tmp, index=False)

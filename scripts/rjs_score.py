@@ -24,7 +24,8 @@ def main():
     tokenizer = models.load_tokenizer({"tokenizer": str(args.rm)})
     model = models.load_reward_model(args.rm)
     texts = [policy.rm_text(p, y) for p, y in zip(samples["prompt"], samples["response"])]
-    rewards = scoring.score_texts(model, tokenizer, texts, settings["max_length"], settings["score_batch_size"])
+    rewards = scoring.score_texts(model, tokenizer, texts, settings["max_length"], settings["score_batch_size"],
+                                  packed=settings.get("packed", False))
     with io.atomic_path(args.output) as tmp:
         samples[["id", "sample"]].assign(reward=rewards).to_parquet(tmp, index=False)
     print(f"{len(samples)} samples scored, mean reward {rewards.mean():.4f}")

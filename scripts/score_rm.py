@@ -25,9 +25,9 @@ def main():
     for path, output in zip(args.inputs, args.outputs, strict=True):
         records = data.read_records(path)
         scores = scoring.score_pairs(model, tokenizer, records, settings["max_length"],
-                                     settings["score_batch_size"], desc=f"{path.parent.name}/{path.stem}")
-        with io.atomic_path(output) as tmp:
-            scores.to_parquet(tmp, index=False)
+                                     settings["score_batch_size"], desc=f"{path.parent.name}/{path.stem}",
+                                     packed=settings.get("packed", False))
+        io.write_table(scores, output, "scores")  # refuses a NaN reward, which every table would count as a loss
         print(f"{path}: {len(scores)} pairs, accuracy {(scores.r_chosen > scores.r_rejected).mean():.3f}")
 
 

@@ -1,5 +1,5 @@
-"""Which files under results/ each job of a Snakemake run opened, read from an strace of the run, and
-what its rule declared, read from Snakemake's own records (.snakemake/metadata).
+"""Which files under results/ or a config folder each job of a Snakemake run opened, read from an
+strace of the run, and what its rule declared, read from Snakemake's own records (.snakemake/metadata).
 
 strace sees every open of every process (Python, and the C++ and Rust readers of parquet and
 safetensors alike); a process belongs to the job whose `bash -c <shell command>` it descends from.
@@ -80,9 +80,11 @@ def declared_jobs(root):
     return jobs
 
 
-def _relative(path, workdir):
-    path = os.path.normpath(path if os.path.isabs(path) else os.path.join(workdir, path))
-    return os.path.relpath(path, workdir) if path.startswith(str(workdir) + os.sep) else None
+def _shown(path, workdir):
+    """`path` (absolute, or relative to the working directory) relative inside the working directory,
+    absolute outside it: as the audit compares and reports it."""
+    path = os.path.normpath(os.path.join(workdir, path))
+    return os.path.relpath(path, workdir) if path.startswith(str(workdir) + os.sep) else path
 
 
 def _under(path, root):
@@ -105,13 +107,17 @@ def allowed(path, is_dir, job, shellcmd):
     return any(_under(path, token) for token in shellcmd.split() if token.startswith("results/checkpoints/"))
 
 
-def undeclared_opens(trace_dir, workdir, metadata=None):
-    """[(rule, path)] for every file under results/ a job opened that its rule does not declare,
-    and the rules of the jobs whose processes the trace does not show. `metadata`: the records of
-    the traced run (default: the workdir's own)."""
+def undeclared_opens(trace_dir, workdir, metadata=None, config_dirs=()):
+    """[(rule, path)] for every file under results/ or a config folder (the workdir's config/ and
+    `config_dirs`) a job opened that its rule does not declare, and the rules of the jobs whose
+    processes the trace does not show. `metadata`: the records of the traced run (default: the
+    workdir's own)."""
     workdir = Path(workdir).resolve()
     parent, shells, opened = read_trace(trace_dir)
     jobs = declared_jobs(metadata or workdir / ".snakemake" / "metadata")
+    for job in jobs.values():
+        job["inputs"] = {_shown(path, workdir) for path in job["inputs"]}
+    audited = ["results", "config", *(_shown(Path(folder).resolve(), workdir) for folder in config_dirs)]
 
     def job_of(pid):
         while pid is not None:
@@ -129,7 +135,7 @@ def undeclared_opens(trace_dir, workdir, metadata=None):
             continue  # snakemake itself, or a process of no job
         seen.add(shellcmd)
         for path, is_dir in paths:
-            relative = _relative(path, workdir)
-            if relative and _under(relative, "results") and not allowed(relative, is_dir, jobs[shellcmd], shellcmd):
-                violations.add((jobs[shellcmd]["rule"], relative))
+            shown = _shown(path, workdir)
+            if any(_under(shown, root) for root in audited) and not allowed(shown, is_dir, jobs[shellcmd], shellcmd):
+                violations.add((jobs[shellcmd]["rule"], shown))
     return sorted(violations), sorted(job["rule"] for command, job in jobs.items() if command not in seen)

@@ -2,6 +2,9 @@
 names, names that cannot reach a path or a shell command, one short line per problem, naming the key."""
 
 import copy
+import re
+import string
+import time
 
 import pytest
 import yaml
@@ -14,6 +17,7 @@ from tests.workflow_run import DEFAULT, PAPER, REPO, SMOKE, snakemake
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 CONFIG = yaml.safe_load(DEFAULT.read_text())
 HOSTILE = ["`touch pwned`", "../../../x", "two words"]
+IDENTIFIER = "a letter, then letters, digits or underscores; 48 characters at most"
 
 
 def checked(config):
@@ -58,7 +62,26 @@ def test_the_shipped_configs_pass_and_keep_their_names():
     (lambda c: c["policy"].update(pretrained="chavinlo/alpaca-native"),
      "config key 'policy': needs exactly one of: pretrained or base_lm or tokenizer + config + pretrain"),
     (lambda c: c["sources"].update({"tiny-s": c["sources"]["helpful"]}),
-     "config key 'sources': the name 'tiny-s' is not allowed (a letter, then letters, digits or underscores)"),
+     f"config key 'sources': the name 'tiny-s' is not allowed ({IDENTIFIER})"),
+    # YAML's .nan and .inf are floats that pass the schema's `number`, anywhere in the tree
+    (lambda c: c["reward"]["more"].update(alpha=float("nan")), "config key 'reward.more.alpha': nan is not a finite number"),
+    (lambda c: c["reward"].update(lr=float("inf")), "config key 'reward.lr': inf is not a finite number"),
+    (lambda c: c["alignment"]["sft"].update(lr=float("nan")), "config key 'alignment.sft.lr': nan is not a finite number"),
+    (lambda c: c["sources"]["helpful"]["drift"].update(safe=float("-inf")),
+     "config key 'sources.helpful.drift.safe': -inf is not a finite number"),
+    (lambda c: c["bases"]["tiny-s"]["config"].update(initializer_range=float("nan")),
+     "config key 'bases.tiny-s.config.initializer_range': nan is not a finite number"),
+    (lambda c: c["mixes"].update(all=yaml.safe_load("&all [helpful, *all]")),
+     "config key 'mixes.all.1': a YAML alias of a value that contains it"),
+    # the whole name (Python's `$` also matched before a final newline), 48 characters at most
+    (lambda c: c["sources"].update({"helpful\n": c["sources"]["helpful"]}),
+     f"config key 'sources': the name 'helpful\\n' is not allowed ({IDENTIFIER})"),
+    (lambda c: c["bases"].update({"tiny-s\n": c["bases"]["tiny-s"]}), "config key 'bases': the name 'tiny-s\\n' is not allowed"),
+    (lambda c: c["mixes"].update({"m" * 300: ["helpful"]}),
+     f"config key 'mixes': the name '{'m' * 27}...{'m' * 28}' is not allowed ({IDENTIFIER})"),
+    (lambda c: c["bases"].update({"b" * 49: c["bases"]["tiny-s"]}),
+     (f"config key 'bases': the name '{'b' * 49}' is not allowed (a letter, then letters, digits, '_', '-' and single "
+      "dots between them, as in pythia-1.4b; 48 characters at most)")),
     (lambda c: c["mixes"].update({"all.5": ["helpful"]}), "config key 'mixes': the name 'all.5' is not allowed"),
     (lambda c: c["bases"].update({"a..b": c["bases"]["tiny-s"]}), "config key 'bases': the name 'a..b' is not allowed"),
     (lambda c: c["bases"].update({"(a|b)": c["bases"]["tiny-s"]}), "config key 'bases': the name '(a|b)' is not allowed"),
@@ -91,3 +114,51 @@ def test_an_unknown_top_level_key_is_a_short_error_before_any_job(tmp_path):
     code, output = snakemake(tmp_path, "-n", "--configfile", DEFAULT, "--config", "reward_lr=0.001", check=False)
     assert code != 0 and "config key 'reward_lr': unknown key (expected one of: " in output and "reward, seed" in output
     assert len(output.splitlines()) < 15, output
+
+
+def laughs(levels, width):
+    """A "billion laughs": `levels` nested lists, each `width` times the same list; yaml.safe_dump writes
+    every repeat as an alias, so the file stays a few kB."""
+    node = "lol"
+    for _ in range(levels):
+        node = [node] * width
+    return node
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once_on_one_line(tmp_path):
+    path = tmp_path / "laughs.yaml"
+    path.write_text(yaml.safe_dump(changed(lambda c: c["mixes"].update(all=laughs(9, 9)))))
+    message = "config key 'mixes.all': 435,848,050 values once its YAML aliases are expanded (at most 100,000 in a config)"
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as error:
+        checked(yaml.safe_load(path.read_text()))
+    assert str(error.value) == message and time.monotonic() - started < 2
+    # Snakemake loads a --configfile without expanding aliases in lists: the workflow's check sees the same tree
+    code, output = snakemake(tmp_path / "work", "-n", "--configfile", path, check=False)
+    assert code != 0 and message in output and len(output.splitlines()) < 15, output[-3000:]
+
+
+def renamed(node, names):
+    """`node` with every key and string value that `names` maps replaced by its new name."""
+    if isinstance(node, dict):
+        return {names.get(key, key): renamed(value, names) for key, value in node.items()}
+    if isinstance(node, list):
+        return [renamed(value, names) for value in node]
+    return names.get(node, node) if isinstance(node, str) else node
+
+
+def test_names_of_48_characters_fit_in_every_path_and_a_longer_one_is_refused(tmp_path):
+    def name(first, length):  # not a repeated letter: Snakemake refuses a periodic wildcard value
+        return (first + string.ascii_letters)[:length]
+
+    with pytest.raises(ConfigError, match="^config key 'mixes': the name .* 48 characters at most"):
+        checked(renamed(CONFIG, {"all": name("m", 49)}))
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(renamed(CONFIG, {"helpful": name("h", 48), "tiny-s": name("b", 48),
+                                                    "all": name("m", 48)})))
+    _, output = snakemake(tmp_path / "work", "-n", "--configfile", path)
+    paths = [p for line in re.findall(r"^ +(?:output|log|benchmark): (.+)$", output, re.MULTILINE)
+             for p in line.split(", ")]
+    longest = max((part for p in paths for part in p.split("/")), key=len)
+    # the longest is Table 1's comparison folder; io.atomic_path writes a file as .{name}.XXXXXXXX.tmp first
+    assert "_vs_" in longest and len(longest.encode()) + len("..XXXXXXXX.tmp") <= 255, longest

@@ -1,5 +1,5 @@
 """The pairwise judge: Appendix D protocol, verdict parsing, the OpenAI-compatible client against a
-real HTTP server on 127.0.0.1 (faults, cache, resume, key hygiene) and the oracle judge."""
+real HTTP server on 127.0.0.1 (faults, cache, resume, key hygiene, deadlines) and the oracle judge."""
 
 import csv
 import json
@@ -22,11 +22,14 @@ from more_lib import judge, judge_api, names
 from more_lib.errors import ConfigError, DataError
 from more_lib.synthetic import oracle_reward
 from tests import judge_server
+from tests.workflow_run import DEFAULT, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = REPO / "config" / "judge_prompts.yaml"
 KEY_ENV = "MORE_TEST_JUDGE_KEY"
 KEY = "sk-more-test-9d1c4e7a0b2f6385"
+UPSTREAM = "up-4f1e9a0c7b3d2e58"  # a token of the endpoint's own (a proxy's, for the service behind it)
+CACHE = "results/judge/cache.sqlite"
 TASKS = {"helpful": "helpful", "harmless": "harmless"}
 
 WORLD = {
@@ -55,6 +58,12 @@ def scripted(question):
     return f"Comparison: scripted.\nMore helpful: {'B' if y.count('good') > x.count('good') else 'A'}"
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Each test in a folder of its own, as a judge job runs in the workflow's: judge.cache is there."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def server():
     srv = judge_server.start(scripted)
@@ -65,7 +74,7 @@ def server():
 def api_config(tmp_path, server, **overrides):
     return {"kind": "openai", "model": "judge-test", "base_url": server.url, "api_key_env": KEY_ENV,
             "temperature": 0, "max_tokens": 64, "concurrency": 2, "timeout": 5, "max_retries": 3,
-            "backoff_initial": 0.01, "backoff_max": 0.05, "cache": str(tmp_path / "cache.sqlite"),
+            "backoff_initial": 0.01, "backoff_max": 0.05, "cache": CACHE,
             "prompts": str(PROMPTS), "tasks": TASKS, **overrides}
 
 
@@ -170,8 +179,9 @@ def test_only_one_order_unparseable_is_invalid(tmp_path, server, monkeypatch):
     ([(429, {"retry-after": "0.2"})], 1), ([500, 503], 2), (["slow"], 1)])
 def test_transient_faults_are_retried(tmp_path, server, monkeypatch, faults, retries):
     monkeypatch.setenv(KEY_ENV, KEY)
-    server.faults, server.slow_s = list(faults), 1.0
-    cfg = api_config(tmp_path, server, concurrency=1, timeout=0.3, backoff_max=0.5)
+    # judge.timeout covers a whole request: room for a normal one on a loaded machine, none for "slow"
+    server.faults, server.slow_s = list(faults), 4.0
+    cfg = api_config(tmp_path, server, concurrency=1, timeout=1.5, backoff_max=0.5)
     start = time.monotonic()
     rows, counts = judge.judge_pairs(make_pairs([("good", "meh")]), "helpful", cfg)
     assert rows[0]["winner"] == "a"
@@ -179,6 +189,26 @@ def test_transient_faults_are_retried(tmp_path, server, monkeypatch, faults, ret
     assert [e["fault"] for e in server.log[:retries]] == faults and len(server.log) == 2 + retries
     if faults[0] == "slow" or isinstance(faults[0], tuple):  # waited for the timeout / the Retry-After
         assert time.monotonic() - start >= 0.2
+
+
+@pytest.mark.parametrize("fault", ["trickle", "trickle-head"])
+def test_an_answer_trickling_in_is_cut_off_at_judge_timeout(tmp_path, server, fault):
+    """One byte every 0.5 s: each read gets its byte well within the timeout, so only a deadline on
+    the whole request ends it (the answer would take minutes)."""
+    pairs = make_pairs([("good", "meh")])
+    write_generations(tmp_path / "sft" / "gen.jsonl", pairs, 0)
+    write_generations(tmp_path / "rjs" / "gen.jsonl", pairs, 1)
+    server.faults = [fault]
+    cfg = api_config(tmp_path, server, concurrency=1, timeout=2)
+    start = time.monotonic()
+    result = cli(tmp_path, cfg, timeout_s=30)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - start < 20  # the process, the cut request and two answers
+    assert [e["fault"] for e in server.log] == [fault, None, None]
+    with sqlite3.connect(cfg["cache"]) as db:
+        assert db.execute("SELECT outcome FROM requests ORDER BY id").fetchall() == [
+            ("no answer within judge.timeout=2 s",), ("answered",), ("answered",)]
+    assert read_ledger(tmp_path / "run" / "ledger.csv")[0]["retries"] == "1"
 
 
 def test_persistent_500_fails_clearly_after_the_cap(tmp_path, server, monkeypatch):
@@ -199,8 +229,10 @@ def test_backoff_is_exponential_jittered_and_capped():
 
 # --- the command line ---------------------------------------------------------------------------
 
-def cli(tmp_path, cfg, task="helpful", env_key=KEY, tag="run", wait=True, extra=(), a="sft", b="rjs"):
-    """scripts/judge_pairs.py on the generations in tmp_path/{a} and tmp_path/{b}, into tmp_path/{tag}."""
+def cli(tmp_path, cfg, task="helpful", env_key=KEY, tag="run", wait=True, extra=(), a="sft", b="rjs",
+        timeout_s=60):
+    """scripts/judge_pairs.py in tmp_path on the generations in tmp_path/{a} and tmp_path/{b}, into
+    tmp_path/{tag}."""
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     if env_key is not None:
         env[KEY_ENV] = env_key
@@ -209,8 +241,9 @@ def cli(tmp_path, cfg, task="helpful", env_key=KEY, tag="run", wait=True, extra=
                "--output", str(tmp_path / tag / f"{task}.jsonl"), "--ledger", str(tmp_path / tag / "ledger.csv"),
                *extra]
     if not wait:
-        return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return subprocess.run(command, check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+        return subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.run(command, check=False, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=timeout_s)
 
 
 def read_ledger(path):
@@ -256,6 +289,37 @@ def test_key_never_reaches_logs_or_artifacts(tmp_path, server):
     assert {p.name for p in files} >= {"cache.sqlite", "helpful.jsonl", "ledger.csv"}
     for text in [ok.stdout, ok.stderr, refused.stdout, refused.stderr, *(p.read_bytes() for p in files)]:
         assert (KEY.encode() if isinstance(text, bytes) else KEY) not in text
+
+
+def test_an_endpoint_echoing_the_key_leaves_it_in_nothing_stored(tmp_path, server):
+    """A debugging proxy that echoes the Authorization header (and its own upstream token) in every
+    answer: the judgments, the cache and the logs hold *** where the tokens were."""
+    pairs = make_pairs([("good", "meh"), ("so so", "good")])
+    write_generations(tmp_path / "sft" / "gen.jsonl", pairs, 0)
+    write_generations(tmp_path / "rjs" / "gen.jsonl", pairs, 1)
+    server.echo = lambda auth: f"[proxy] Authorization: {auth}; upstream Authorization: Bearer {UPSTREAM}"
+    cfg = api_config(tmp_path, server)
+    result = cli(tmp_path, cfg)
+    assert result.returncode == 0, result.stderr
+    assert {e["auth"] for e in server.log} == {f"Bearer {KEY}"}  # the key was really sent, and echoed
+    rows = judge.read_judgments(tmp_path / "run" / "helpful.jsonl")
+    assert [r["winner"] for r in rows] == ["a", "b"]  # the verdicts are read as before
+    assert all(answer.startswith("[proxy] Authorization: Bearer ***; upstream Authorization: Bearer ***\n")
+               for r in rows for answer in r["answers"])
+    with sqlite3.connect(cfg["cache"]) as db:
+        bodies = [json.loads(body) for (body,) in db.execute("SELECT response FROM answers")]
+    assert len(bodies) == 4 and {b["echo"] for b in bodies} == {
+        "[proxy] Authorization: Bearer ***; upstream Authorization: Bearer ***"}
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"cache.sqlite", "helpful.jsonl", "ledger.csv"}
+    for text in [result.stdout, result.stderr, *(p.read_bytes().decode("utf-8", "replace") for p in files)]:
+        assert KEY not in text and UPSTREAM not in text
+
+
+def test_redaction_leaves_prose_alone():
+    text = "The bearer of bad news; bearer bonds. Authorization: Bearer eyJhbGciOi.J9x_1-2/3+4=="
+    assert judge_api.redact(text, None) == "The bearer of bad news; bearer bonds. Authorization: Bearer ***"
+    assert judge_api.redact(f"key={KEY}.", KEY) == "key=***."
 
 
 def test_killed_run_resumes_without_asking_twice(tmp_path, server):
@@ -348,12 +412,13 @@ def test_malformed_bodies_past_the_cap_fail_cleanly_naming_the_comparison(tmp_pa
     write_generations(tmp_path / "sft" / "gen.jsonl", pairs, 0)
     write_generations(tmp_path / "rjs" / "gen.jsonl", pairs, 1)
     server.faults = ["malformed"] * 20
-    result = cli(tmp_path, api_config(tmp_path, server, concurrency=1, max_retries=2))
+    cfg = api_config(tmp_path, server, concurrency=1, max_retries=2)
+    result = cli(tmp_path, cfg)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: judge sft vs rjs (helpful), id 'p0', a in position A: endpoint {server.url}/: HTTP 200 with a body "
         "that is not JSON, still failing after judge.max_retries=2 retries; answers so far are cached, rerun to resume")
-    assert len(server.log) == 3 == cached(tmp_path / "cache.sqlite", "requests")  # the failed job's, in the ledger
+    assert len(server.log) == 3 == cached(cfg["cache"], "requests")  # the failed job's, in the ledger
 
 
 def overlapping_generations(tmp_path, shared=4, own=4):
@@ -433,7 +498,8 @@ def test_fault_server_ledger_equals_its_request_count_and_no_question_is_paid_tw
     """429, 5xx, slow and malformed answers, a job that fails, a killed job, and two concurrent jobs
     with overlapping questions, all on one cache: the ledgers add up to what the server received."""
     overlapping_generations(tmp_path)
-    cfg = api_config(tmp_path, server, concurrency=3, timeout=0.5, max_retries=8)  # 8: all faults on one question
+    cfg = api_config(tmp_path, server, concurrency=3, timeout=2, max_retries=8)  # 8: all faults on one question
+    server.slow_s = 4  # past judge.timeout, which leaves room for any normal request on a loaded machine
     server.faults = [(429, {"retry-after": "0.1"}), 500, 502, "slow", "malformed", "shapeless", "html", 503]
     assert run_job(tmp_path, cfg, "p1", "sft").returncode == 0  # every fault retried
     server.faults = [503] * 60  # past max_retries: the job fails, its requests stay in the ledger
@@ -528,3 +594,39 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="oracle needs the synthetic world"):
         judge.judge_pairs(make_pairs([("x", "y")]), "helpful", oracle())
     assert yaml.safe_load(PROMPTS.read_text()).keys() == TASKS.keys()
+
+
+@pytest.mark.parametrize("cache, opt_in, message", [
+    ("/tmp/cache.sqlite", False, "judge.cache: '/tmp/cache.sqlite' is not a file under results/"),
+    ("cache.sqlite", False, "judge.cache: 'cache.sqlite' is not a file under results/"),
+    ("results", False, "judge.cache: 'results' is not a file under results/"),
+    ("results/judge/cache $(x).sqlite", False, "judge.cache: 'results/judge/cache $(x).sqlite' is not a file"),
+    ("results/../../cache.sqlite", False, "judge.cache: 'results/../../cache.sqlite' goes through '..'"),
+    ("/srv/judge/../cache.sqlite", True, "judge.cache: '/srv/judge/../cache.sqlite' goes through '..'"),
+    ("results/judge/cache.sqlite", False, None), ("/srv/judge/cache.sqlite", True, None),
+])
+def test_the_cache_lives_under_results_unless_the_config_says_otherwise(tmp_path, cache, opt_in, message):
+    opt = {"cache_outside_results": True} if opt_in else {}
+    cfg = api_config(tmp_path, SimpleNamespace(url=None), cache=cache, **opt)
+    if message is None:
+        judge.check_config(cfg, "helpful")
+        return
+    with pytest.raises(ConfigError) as error:
+        judge.check_config(cfg, "helpful")
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_a_cache_outside_results_stops_the_workflow_before_any_job(tmp_path):
+    outside = tmp_path / "elsewhere" / "cache.sqlite"
+    endpoint = tmp_path / "openai.yaml"  # the default world judged by an endpoint
+    endpoint.write_text(yaml.safe_dump({"judge": api_config(tmp_path, SimpleNamespace(url=None))}))
+    code, output = snakemake(tmp_path / "w", "-n", "table1", "--configfile", DEFAULT, endpoint,
+                             "--config", f"judge={{cache: {outside}}}", check=False)
+    assert code != 0 and f"judge.cache: '{outside}' is not a file under results/" in output
+    assert "Job stats" not in output and len(output.splitlines()) < 15, output
+    opt_in = tmp_path / "opt-in.yaml"  # said explicitly, it is taken as given
+    opt_in.write_text(yaml.safe_dump({"judge": {"cache": str(outside), "cache_outside_results": True}}))
+    code, output = snakemake(tmp_path / "w", "-n", "table1", "--configfile", DEFAULT, endpoint, opt_in,
+                             check=False)
+    assert code == 0 and "rule judge:" in output, output[-3000:]
+    assert not outside.parent.exists()

@@ -1,16 +1,17 @@
 """Reliability: a checkpoint is resumed only by the run that made it (settings, seed, input content,
-code), otherwise it is discarded with the reason and the result equals a fresh run's bit for bit;
-input text that is no Unicode is an error naming where it is."""
+code), otherwise it is discarded with the reason and the result equals a fresh run's bit for bit, and so
+is one that does not load; input text that is no Unicode is an error naming where it is."""
 
 import gzip
 import json
 import re
 import shutil
+import sys
 
 import pytest
 import torch
 
-from more_lib import checkpoint, converters, data
+from more_lib import checkpoint, converters, data, io
 from more_lib.errors import DataError
 from tests import test_align, test_reward
 from tests.test_reward import REPO, kill_at_first_checkpoint, run, weights, world  # noqa: F401 (world is a fixture)
@@ -78,3 +79,57 @@ def test_a_hub_row_with_bytes_that_are_not_utf8_fails_naming_source_split_and_ro
         f.write(b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: \xff", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}\n')
     with pytest.raises(DataError, match=rf"^source 'helpful', split 'train', row {rows}: invalid UTF-8 "):
         converters.convert_hh("helpful", {"path": str(hub), "data_dir": "helpful-base"}, 1)
+
+
+@pytest.mark.parametrize("damaged", ["state.pt", "fingerprint.json"])
+def test_a_checkpoint_that_does_not_load_is_discarded_and_training_starts_afresh(tmp_path, capsys, damaged):
+    """Cut to half (a kill or a full disk while it was copied): before, every rerun failed on it forever."""
+    from more_lib import train
+    from tests.test_weighting import FINGERPRINT, _saved_more_run, _tiny_reward_model, _trainer
+
+    _saved_more_run(tmp_path)
+    path = tmp_path / damaged
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    model = _tiny_reward_model()
+    untouched = {name: value.clone() for name, value in model.state_dict().items()}
+    assert train.resume(_trainer(model), tmp_path, {"more_state": {}}, FINGERPRINT) == (0, [], {})
+    said = capsys.readouterr().out
+    assert re.fullmatch(rf"discarding the checkpoint in {re.escape(str(tmp_path))}, {re.escape(str(path))}"
+                        r"(: malformed JSON \(.*\)| does not load \(PytorchStreamReader failed .*\))\n", said), said
+    assert [p.name for p in tmp_path.iterdir()] == ["fingerprint.json"]  # emptied for the fresh run
+    assert checkpoint.differences(io.read_json(tmp_path / "fingerprint.json"), FINGERPRINT) is None
+    assert all(torch.equal(untouched[name], value) for name, value in model.state_dict().items())
+
+
+@pytest.mark.slow  # real training runs, killed and resumed
+def test_a_run_whose_checkpoint_was_cut_short_ends_where_a_fresh_run_ends(world, tmp_path):  # noqa: F811
+    fresh = tmp_path / "fresh"
+    run(test_reward.train_command(world, fresh))
+    killed = tmp_path / "killed"
+    kill_at_first_checkpoint(test_reward.train_command(world, killed), killed)
+    state = tmp_path / "killed.ckpt" / "state.pt"
+    state.write_bytes(state.read_bytes()[:state.stat().st_size // 2])
+    output = run(test_reward.train_command(world, killed))
+    assert f"discarding the checkpoint in {killed}.ckpt, {state} does not load (" in output
+    reference, rerun = weights(fresh), weights(killed)
+    assert all(torch.equal(reference[k], rerun[k]) for k in reference)
+
+
+@pytest.mark.deepspeed
+def test_a_deepspeed_checkpoint_with_cut_weights_is_discarded_before_the_engine_loads_it(world, tmp_path):  # noqa: F811
+    """ZeRO-2 on two CPU ranks, killed once its first tag is named in `latest`, the tag's model states cut to
+    half: both ranks discard it and the run ends where an uninterrupted one ends."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561"]
+    straight = tmp_path / "straight"
+    run(test_reward.train_command(world, straight, launcher=torchrun, max_steps=8))
+    killed = tmp_path / "killed"
+    kill_at_first_checkpoint(test_reward.train_command(world, killed, launcher=torchrun, max_steps=8), killed,
+                             state="latest")
+    folder = tmp_path / "killed.ckpt"
+    weights_file = next((folder / (folder / "latest").read_text().strip()).glob("*model_states.pt"))
+    weights_file.write_bytes(weights_file.read_bytes()[:weights_file.stat().st_size // 2])
+    output = run(test_reward.train_command(world, killed, launcher=torchrun, max_steps=8))
+    assert f"discarding the checkpoint in {folder}, {weights_file} does not load (" in output
+    assert "resumed from the checkpoint" not in output
+    reference, rerun = weights(straight), weights(killed)
+    assert all(torch.equal(reference[k], rerun[k]) for k in reference)

@@ -2,7 +2,8 @@
 
 - editing any library module reruns exactly the jobs whose scripts import it (directly or through
   other modules) and everything downstream of them — none missing, none extra;
-- every job opens, under results/, only files its rule declares.
+- every job opens, under results/ and in the config folders (prompt templates, ZeRO and model
+  configs), only files its rule declares.
 
 The expectations are computed here independently of the workflow's own derivation: a rule's
 scripts from the shell commands Snakemake prints, a script's modules with the standard library's
@@ -94,25 +95,32 @@ def test_editing_a_library_module_reruns_exactly_what_reaches_it(smoke_run, dag,
 
 
 def test_every_job_opens_only_files_its_rule_declares(smoke_run):
-    violations, unseen = undeclared_opens(smoke_run.trace, smoke_run.workdir, smoke_run.trace / "metadata")
+    violations, unseen = undeclared_opens(smoke_run.trace, smoke_run.workdir, smoke_run.trace / "metadata",
+                                          config_dirs=[smoke_run.repo / "config"])
     assert unseen == [], f"jobs the trace does not show: {unseen}"
     assert violations == []
 
 
 def test_the_audit_finds_a_file_a_rule_does_not_declare(tmp_path):
-    """The check above can fail: a rule that reads a file it does not declare is caught."""
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "declared.txt").write_text("a\n")
-    (tmp_path / "results" / "secret.txt").write_text("b\n")
+    """The check above can fail: a rule that reads a file it does not declare is caught, under results/
+    and in a config folder, the workdir's own or one outside it (the repository's, as the smoke build's),
+    named by a relative or an absolute path."""
+    workdir, repo_config = tmp_path / "work", tmp_path / "repo" / "config"
+    for folder in (workdir / "results", workdir / "config", repo_config):
+        folder.mkdir(parents=True)
+        (folder / "declared.txt").write_text("a\n")
+        (folder / "secret.txt").write_text("b\n")
     (tmp_path / "Snakefile").write_text(
         'rule leaky:\n'
-        '    input: "results/declared.txt"\n'
+        f'    input: "results/declared.txt", "{workdir}/config/declared.txt", "{repo_config}/declared.txt"\n'
         '    output: "results/out.txt"\n'
-        '    shell: "cat {input} results/secret.txt > {output}"\n')
+        f'    shell: "cat {{input}} results/secret.txt {workdir}/config/secret.txt {repo_config}/secret.txt"\n'
+        '           " > {output}"\n')
     command = traced(["snakemake", "--cores", "1", "--snakefile", str(tmp_path / "Snakefile"),
-                      "--directory", str(tmp_path)], tmp_path / "trace")
+                      "--directory", str(workdir)], tmp_path / "trace")
     subprocess.run(command, check=True, capture_output=True, timeout=120,
                    env=dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"))
-    violations, unseen = undeclared_opens(tmp_path / "trace", tmp_path)
+    violations, unseen = undeclared_opens(tmp_path / "trace", workdir, config_dirs=[repo_config])
     assert unseen == []
-    assert violations == [("leaky", "results/secret.txt")]
+    assert violations == sorted([("leaky", "results/secret.txt"), ("leaky", "config/secret.txt"),
+                                 ("leaky", str(repo_config.resolve() / "secret.txt"))])

@@ -117,7 +117,10 @@ def test_without_a_usable_server_the_job_starts_cold(server, tmp_path):
     foreign = subprocess.run([other_python, LAUNCH, tmp_path / "job.py", "0"], cwd=tmp_path / "work",
                              capture_output=True, text=True, timeout=60, input="",
                              env=launch_env(**{warm_start.ENV: server}))
-    for result in (missing, in_slurm, foreign):
+    online = subprocess.run([sys.executable, LAUNCH, tmp_path / "job.py", "0"], cwd=tmp_path / "work",
+                            capture_output=True, text=True, timeout=60, input="",
+                            env=launch_env(**{warm_start.ENV: server, "HF_HUB_OFFLINE": "0"}))  # read at import
+    for result in (missing, in_slurm, foreign, online):
         assert result.returncode == 0 and result.stdout.startswith("cold "), result.stdout + result.stderr
 
 

@@ -82,7 +82,7 @@ rule ablations_table:
     log:
         "results/logs/ablations/{base}.log",
     shell:
-        "python {SCRIPTS:q}/make_ablations.py --base {wildcards.base:q} --rms {params.rms:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_ablations.py --base {wildcards.base:q} --rms {params.rms:q} --scores {params.scores:q}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
 
@@ -97,7 +97,7 @@ rule fig_ablations:
     log:
         "results/logs/ablations/fig_{base}.log",
     shell:
-        "python {SCRIPTS:q}/fig_ablations.py --table {input.table:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_ablations.py --table {input.table:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule ablations:

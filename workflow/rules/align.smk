@@ -18,6 +18,10 @@ def policy_template(wildcards):
     return POLICY["template"]
 
 
+def policy_zero_config(block):
+    return zero_config(json.loads(training_settings(block)), POLICY.get("resources", {}).get("gpus", 0))
+
+
 def rjs_examples(wildcards):
     """The best-of-S set behind an RJS policy."""
     base, scheme = names.parse_policy(wildcards.policy)
@@ -28,6 +32,7 @@ rule pretrain_policy:
     input:
         built_tokenizer(POLICY),
         pairs=expand("results/data/{source}/train.jsonl", source=POLICY.get("pretrain", {}).get("sources", [])),
+        zero=policy_zero_config(POLICY.get("pretrain", {})),
         code=code("launch.py", "train_policy.py"),
     output:
         directory("results/policy/base"),
@@ -52,6 +57,7 @@ rule sft_policy:
         built_tokenizer(POLICY),  # named in the policy spec: its checkpoint fingerprint reads it
         policy_input("base"),
         pairs=alignment_files("train"),
+        zero=policy_zero_config(ALIGN["sft"]),
         code=code("launch.py", "train_policy.py"),
     output:
         directory("results/policy/sft"),
@@ -77,6 +83,7 @@ rule rjs_policy:
         built_tokenizer(POLICY),  # named in the policy spec: its checkpoint fingerprint reads it
         policy_input("base"),
         examples=rjs_examples,
+        zero=policy_zero_config(ALIGN["rjs"]["training"]),
         code=code("launch.py", "train_policy.py"),
     output:
         directory("results/policy/{policy}"),
@@ -119,7 +126,7 @@ rule rjs_sample:
     benchmark:
         "results/benchmarks/rjs/sample.tsv"
     shell:
-        "python {SCRIPTS:q}/rjs_sample.py --policy {params.policy:q} --template {params.template:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_sample.py --policy {params.policy:q} --template {params.template:q}"
         " --prompts {input.prompts:q} --settings {params.settings:q} --seed {params.seed}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
 
@@ -141,7 +148,7 @@ rule rjs_score:
     benchmark:
         "results/benchmarks/rjs/score/{base}/{scheme}.tsv"
     shell:
-        "python {SCRIPTS:q}/rjs_score.py --rm {input.rm:q} --samples {input.samples:q} --settings {params.settings:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_score.py --rm {input.rm:q} --samples {input.samples:q} --settings {params.settings:q}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -159,7 +166,7 @@ rule rjs_select:
     log:
         "results/logs/rjs/select/{base}/{scheme}.log",
     shell:
-        "python {SCRIPTS:q}/rjs_select.py --samples {input.samples:q} --scores {input.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_select.py --samples {input.samples:q} --scores {input.scores:q}"
         " --world {params.world:q} --drifts {params.drifts:q} --label {wildcards.base:q} {wildcards.scheme:q}"
         " --selected {output.selected:q} --summary {output.summary:q} > {log:q} 2>&1"
 
@@ -174,7 +181,7 @@ rule selection_table:
     log:
         "results/logs/rjs/selection.log",
     shell:
-        "python {SCRIPTS:q}/concat_csv.py {input.summaries:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/concat_csv.py {input.summaries:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule generate:
@@ -197,7 +204,7 @@ rule generate:
     benchmark:
         "results/benchmarks/generate/{policy}.tsv"
     shell:
-        "python {SCRIPTS:q}/generate.py --policy {params.policy:q} --template {params.template:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/generate.py --policy {params.policy:q} --template {params.template:q}"
         " --tests {input.tests:q} --outputs {output:q} --settings {params.settings:q} --seed {params.seed}"
         " --threads {threads} > {log:q} 2>&1"
 
@@ -222,7 +229,7 @@ rule perplexity:
     benchmark:
         "results/benchmarks/perplexity/{policy}.tsv"
     shell:
-        "python {SCRIPTS:q}/perplexity.py --policy {params.policy:q} --name {wildcards.policy:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/perplexity.py --policy {params.policy:q} --name {wildcards.policy:q}"
         " --template {params.template:q} --tests {input.tests:q} --settings {params.settings:q}"
         " --max-length {params.max_length} --output {output:q} --threads {threads} > {log:q} 2>&1"
 
@@ -236,7 +243,7 @@ rule ppl_table:
     log:
         "results/logs/ppl.log",
     shell:
-        "python {SCRIPTS:q}/concat_csv.py {input.tables:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/concat_csv.py {input.tables:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule align:

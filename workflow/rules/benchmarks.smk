@@ -21,7 +21,7 @@ rule bench_reward:
     log:
         "results/logs/bench_reward.log",
     shell:
-        "python {SCRIPTS:q}/bench_reward.py --bases {params.bases:q} --settings {params.settings:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/bench_reward.py --bases {params.bases:q} --settings {params.settings:q}"
         " --train {input.train:q} --tests {input.tests:q} --seed {params.seed} --threads {threads}"
         " --steps {params.steps} --rounds {params.rounds}"
         " --overhead-csv {output.overhead:q} --scoring-csv {output.scoring:q} > {log:q} 2>&1"
@@ -34,6 +34,7 @@ rule bench_gpu:
     input:
         models=[str(REPO / "config" / "models" / f"{name}.json") for name in ["pythia-1.4b", "llama-7b"]],
         deepspeed=[str(REPO / "config" / "deepspeed" / f"{name}.json") for name in ["zero2", "paper_offload"]],
+        paper=str(REPO / "config" / "paper.yaml"),  # the paper's RJS sampling settings
         code=code("bench_gpu.py", "bench_reward.py"),
     output:
         "results/benchmarks/gpu.csv",
@@ -44,4 +45,4 @@ rule bench_gpu:
     log:
         "results/logs/bench_gpu.log",
     shell:
-        "python {SCRIPTS:q}/bench_gpu.py --output {output:q} --threads {threads} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/bench_gpu.py --output {output:q} --threads {threads} > {log:q} 2>&1"

@@ -5,10 +5,13 @@ import json
 import math
 import os
 import re
+import runpy
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.logging import logger
+from snakemake.utils import update_config
 
 REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
@@ -19,6 +22,14 @@ LIB = REPO / "more_lib"
 sys.path.insert(0, str(REPO))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 from more_lib import config_check, hub, names  # noqa: E402
+
+# Snakemake reads a nested `--config` value with YAML's BaseLoader, every leaf a string (replicates=
+# '{seeds: [1, 2]}' gives seeds ['1', '2']): a value it read as a mapping or a list is read again as a
+# config file would be, so that `--config` takes YAML as the README shows. Scalars keep Snakemake's reading.
+for entry in workflow.config_settings.config_args or []:
+    name, _, value = entry.partition("=")
+    if isinstance(workflow.config_settings.config.get(name), (dict, list)):
+        update_config(config, {name: yaml.safe_load(value)})
 
 # Before any job: the schema (integers strict, names that can reach paths and shell commands checked),
 # then the names one part of the config uses for another; one short line per problem, naming the key.
@@ -45,6 +56,14 @@ def hub_manifests(*locations):
     """The manifests of the hub snapshots among `locations` (model or data folders): a job that reads
     a snapshot reruns when it is fetched anew."""
     return [hub_manifest(HUB_FOLDERS[location]) for location in locations if location in HUB_FOLDERS]
+
+
+def own_files(location):
+    """Every file of `location` when it is a folder of the user's own (model, tokenizer or data; not a
+    hub snapshot, not built here), so that editing any of them reruns what reads it."""
+    if not location or location.startswith("results/") or location in HUB_FOLDERS or not Path(location).is_dir():
+        return []
+    return [str(path) for path in sorted(Path(location).rglob("*")) if path.is_file()]
 
 
 # ---- names and the helpers every stage shares (include order does not matter) ----------------
@@ -85,7 +104,7 @@ REPLICATES = config["replicates"]
 def replicates(base):
     """{replicate name: its path prefix under results/} of a base: the primary run ("primary": no
     prefix) and, for the bases `replicates` names, one per extra seed ("seed1": "seed1/")."""
-    extra = REPLICATES["seeds"] if base in REPLICATES["bases"] else []
+    extra = REPLICATES["seeds"][:config_check.replicate_counts(REPLICATES).get(base, 0)]
     return {"primary": "", **{f"seed{seed}": f"seed{seed}/" for seed in extra}}
 
 
@@ -154,6 +173,19 @@ def keyed(name, keys):
                                      zip(keys(wildcards) if callable(keys) else keys, input[name], strict=True)]
 
 
+# scripts/launch.py's count of the GPUs a job sees (a local job inherits this run's devices)
+launch_gpus = runpy.run_path(str(SCRIPTS / "launch.py"))["gpu_count"]
+
+
+def zero_config(settings, gpus):
+    """[the ZeRO config `settings` names] for a training job that reads it, else []: scripts/launch.py
+    runs DeepSpeed on GPUs (`gpus`: the job's resources, or the devices this run sees) or on
+    `cpu_ranks` > 1 CPU ranks; a job of one CPU process runs the plain loop and never opens it."""
+    if max(gpus, launch_gpus(os.environ)) > 0 or settings.get("cpu_ranks", 1) > 1:
+        return [settings["deepspeed"]]
+    return []
+
+
 def training_settings(block):
     """Settings of a causal-LM training job: the alignment stage's shared ones, then the block's."""
     return json.dumps({**ALIGN["train"], **block}, sort_keys=True)
@@ -191,14 +223,16 @@ def policy_location(name):
 
 def policy_input(name):
     location = policy_location(name)
-    return [location] if location.startswith("results/") else hub_manifests(location)
+    return [location] if location.startswith("results/") else hub_manifests(location) + own_files(location)
 
 
 def built_tokenizer(spec):
     """A model's own tokenizer: its folder when the workflow builds it (the synthetic world), its
-    snapshot's manifest when it comes from the hub."""
+    snapshot's manifest when it comes from the hub, its files when it is a folder of the user's."""
     tokenizer = spec.get("tokenizer")
-    return [tokenizer] if tokenizer and tokenizer.startswith("results/") else hub_manifests(tokenizer)
+    if tokenizer and tokenizer.startswith("results/"):
+        return [tokenizer]
+    return hub_manifests(tokenizer) + own_files(tokenizer)
 
 
 def reward_settings(wildcards):
@@ -213,7 +247,8 @@ def reward_settings(wildcards):
 def scoring_settings(wildcards):
     """What scoring reads of the reward settings: a training setting must not rescore."""
     settings = json.loads(reward_settings(wildcards))
-    return json.dumps({key: settings[key] for key in ("max_length", "score_batch_size")}, sort_keys=True)
+    return json.dumps({key: settings[key] for key in ("max_length", "score_batch_size", "packed") if key in settings},
+                      sort_keys=True)
 
 
 def base_block(wildcards):
@@ -264,8 +299,10 @@ def library_closure(path):
 
 
 def code(*scripts):
-    """The scripts a rule runs and every library module they reach (derived, never listed by hand)."""
-    paths = [str(SCRIPTS / script) for script in scripts]
+    """The scripts a rule runs, the launcher every rule runs them through (scripts/launch.py: a
+    fork of the run's warm-start server where it can), and every library module they reach
+    (derived, never listed by hand)."""
+    paths = [str(SCRIPTS / script) for script in dict.fromkeys(["launch.py", *scripts])]
     return list(dict.fromkeys([*paths, *(m for path in paths for m in library_closure(path))]))
 
 

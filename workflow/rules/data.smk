@@ -16,10 +16,8 @@ def source_files(wildcards):
     snapshot is stood for by its manifest (its commit and files), a folder of the user's own by
     every file in it."""
     spec = config["sources"][wildcards.source]
-    paths = [spec[split] for split in ("train", "test") if spec["kind"] == "jsonl"] + hub_manifests(spec.get("path"))
-    if "path" in spec and spec["path"] not in HUB_FOLDERS and Path(spec["path"]).is_dir():
-        paths += [str(p) for p in sorted(Path(spec["path"]).rglob("*")) if p.is_file()]
-    return paths
+    paths = [spec[split] for split in ("train", "test") if spec["kind"] == "jsonl"]
+    return paths + hub_manifests(spec.get("path")) + own_files(spec.get("path"))
 
 
 def data_targets():
@@ -55,7 +53,7 @@ rule prepare_source:
     benchmark:
         "results/benchmarks/prepare_source/{source}.tsv"
     shell:
-        "python {SCRIPTS:q}/prepare_data.py --source {wildcards.source:q} --spec {params.spec:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/prepare_data.py --source {wildcards.source:q} --spec {params.spec:q}"
         " --world {params.world:q} --seed {params.seed} --train {output.train:q} --test {output.test:q}"
         " --report {output.report:q}"
         " > {log:q} 2>&1"
@@ -74,7 +72,7 @@ rule holdout_source:
     log:
         "results/logs/holdout_source/{source}.log",
     shell:
-        "python {SCRIPTS:q}/holdout_data.py --input {input.train:q} --n {params.n} --seed {params.seed}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/holdout_data.py --input {input.train:q} --n {params.n} --seed {params.seed}"
         " --rest {output.rest:q} --heldout {output.heldout:q} > {log:q} 2>&1"
 
 
@@ -93,7 +91,7 @@ rule resample_source:
     benchmark:
         "results/benchmarks/resample_source/{source}.{n}.tsv"
     shell:
-        "python {SCRIPTS:q}/resample_data.py --input {input.train:q} --n {wildcards.n:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/resample_data.py --input {input.train:q} --n {wildcards.n:q}"
         " --seed {params.seed} --output {output.records:q} --summary {output.summary:q}"
         " --heldout {input.heldout:q} > {log:q} 2>&1"
 
@@ -120,7 +118,7 @@ rule data_report:
     benchmark:
         "results/benchmarks/data_report.tsv"
     shell:
-        "python {SCRIPTS:q}/data_report.py --prepared {input.prepared:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data_report.py --prepared {input.prepared:q}"
         " --resampled {input.resampled:q} --paper-counts {params.paper_counts:q}"
         " --lock {input.lock:q} --repositories {params.repositories:q} --output {output:q} > {log:q} 2>&1"
 
@@ -138,5 +136,5 @@ rule build_tokenizer:
     benchmark:
         "results/benchmarks/build_tokenizer.tsv"
     shell:
-        "python {SCRIPTS:q}/build_tokenizer.py --inputs {input.corpus:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/build_tokenizer.py --inputs {input.corpus:q}"
         " --min-frequency {params.min_frequency} --output-dir {output:q} > {log:q} 2>&1"

@@ -21,7 +21,7 @@ rule score_rm:
     benchmark:
         "results/benchmarks/score_rm/{rep}{base}/{scheme}.tsv"
     shell:
-        "python {SCRIPTS:q}/score_rm.py --rm {input.rm:q} --inputs {input.tests:q} {input.heldout:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/score_rm.py --rm {input.rm:q} --inputs {input.tests:q} {input.heldout:q}"
         " --outputs {output.tests:q} {output.heldout:q}"
         " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
@@ -43,7 +43,7 @@ rule evaluate_rm:
     benchmark:
         "results/benchmarks/evaluate_rm/{rep}{base}.tsv"
     shell:
-        "python {SCRIPTS:q}/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --tests {params.tests:q} --bins {params.bins} --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
 
@@ -64,7 +64,7 @@ rule table2:
     benchmark:
         "results/benchmarks/table2.tsv"
     shell:
-        "python {SCRIPTS:q}/make_table2.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table2.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output.csv:q} --markdown {output.markdown:q}"
         " > {log:q} 2>&1"
 
@@ -86,7 +86,7 @@ rule table2_seeds:
     log:
         "results/logs/table2_seeds.log",
     shell:
-        "python {SCRIPTS:q}/make_table2_seeds.py --metrics {params.metrics:q} --sources {SOURCES:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table2_seeds.py --metrics {params.metrics:q} --sources {SOURCES:q}"
         " --mix {params.mix:q} --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output:q} > {log:q} 2>&1"
 
 
@@ -106,7 +106,7 @@ rule outliers:
     log:
         "results/logs/outliers/{base}.log",
     shell:
-        "python {SCRIPTS:q}/make_outliers.py --base {wildcards.base:q} --scores {params.scores:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_outliers.py --base {wildcards.base:q} --scores {params.scores:q} --mix {params.mix:q}"
         " --iqr-factor {params.factor} --ece-bins {params.ece_bins}"
         " --output {output.csv:q} --markdown {output.markdown:q} > {log:q} 2>&1"
 
@@ -127,7 +127,7 @@ rule ksweep:
     log:
         "results/logs/ksweep/{rep}{base}.log",
     shell:
-        "python {SCRIPTS:q}/make_ksweep.py --base {wildcards.base:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_ksweep.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --mixes {params.mixes:q} --ece-bins {params.ece_bins} --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
 
@@ -155,7 +155,7 @@ rule calibration:
     log:
         "results/logs/calibration/{base}.log",
     shell:
-        "python {SCRIPTS:q}/make_calibration.py --base {wildcards.base:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_calibration.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --heldout {params.heldout:q} --fits {params.fits:q} --ece-bins {params.ece_bins}"
         " --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
@@ -175,7 +175,7 @@ rule truth:
     log:
         "results/logs/truth/{base}.log",
     shell:
-        "python {SCRIPTS:q}/make_truth.py --base {wildcards.base:q} --scores {params.scores:q} --tests {params.tests:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_truth.py --base {wildcards.base:q} --scores {params.scores:q} --tests {params.tests:q}"
         " --bins {params.bins} --output {output:q} > {log:q} 2>&1"
 
 
@@ -224,7 +224,7 @@ rule claims:
     log:
         "results/logs/claims.log",
     shell:
-        "python {SCRIPTS:q}/make_claims.py --scores {params.scores:q} --heldout {params.heldout:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_claims.py --scores {params.scores:q} --heldout {params.heldout:q}"
         " --tests {params.tests:q} --sources {SOURCES:q} --focus {params.focus:q} --mix {params.mix:q}"
         " --mix-sources {params.mix_sources:q} --ksweep {params.ksweep:q} --tolerance {params.tolerance}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit}"

@@ -34,7 +34,7 @@ rule fig_cross_dataset:
     log:
         "results/logs/figures/{base}/fig1_cross_dataset.log",
     shell:
-        "python {SCRIPTS:q}/fig_cross_dataset.py --scores {params.scores:q} --focus {params.focus:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_cross_dataset.py --scores {params.scores:q} --focus {params.focus:q}"
         " --tie-credit {params.tie_credit} --output {output:q} > {log:q} 2>&1"
 
 
@@ -51,7 +51,7 @@ rule fig_schemes:
     log:
         "results/logs/figures/{base}/fig_schemes.log",
     shell:
-        "python {SCRIPTS:q}/fig_schemes.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_schemes.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --accuracy-output {output.accuracy:q}"
         " --ece-output {output.ece:q} > {log:q} 2>&1"
 
@@ -72,7 +72,7 @@ rule fig_reward_differences:
     log:
         "results/logs/figures/{base}/fig_reward_differences.log",
     shell:
-        "python {SCRIPTS:q}/fig_reward_differences.py --scores {params.scores:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_reward_differences.py --scores {params.scores:q} --mix {params.mix:q}"
         " --focus {params.focus:q} --iqr-factor {params.factor} --fig5-output {output.fig5:q}"
         " --fig8-output {output.fig8:q} --fig9-output {output.fig9:q} > {log:q} 2>&1"
 
@@ -88,7 +88,7 @@ rule fig_ksweep:
     log:
         "results/logs/figures/{base}/fig6_ksweep.log",
     shell:
-        "python {SCRIPTS:q}/fig_ksweep.py --ksweep {params.tables:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_ksweep.py --ksweep {params.tables:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_reliability:
@@ -103,7 +103,7 @@ rule fig_reliability:
     log:
         "results/logs/figures/{base}/reliability.log",
     shell:
-        "python {SCRIPTS:q}/fig_reliability.py --scores {params.scores:q} --bins {params.bins}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_reliability.py --scores {params.scores:q} --bins {params.bins}"
         " --output {output:q} > {log:q} 2>&1"
 
 
@@ -116,7 +116,7 @@ rule fig_lambda:
     log:
         "results/logs/figures/{base}/fig_lambda.log",
     shell:
-        "python {SCRIPTS:q}/fig_lambda.py --rm {input.rm:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_lambda.py --rm {input.rm:q} --output {output:q} > {log:q} 2>&1"
 
 
 def length_drifts():
@@ -136,7 +136,7 @@ rule fig_length_bias:
     log:
         "results/logs/figures/{base}/fig_length_bias.log",
     shell:
-        "python {SCRIPTS:q}/fig_length_bias.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_length_bias.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --length-drift {params.drift:q} --output {output:q} > {log:q} 2>&1"
 
 
@@ -155,7 +155,7 @@ rule fig_truth:
     log:
         "results/logs/figures/{base}/truth.log",
     shell:
-        "python {SCRIPTS:q}/fig_truth.py --truth {input.truth:q} --mix {params.mix:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_truth.py --truth {input.truth:q} --mix {params.mix:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_claims:
@@ -167,5 +167,5 @@ rule fig_claims:
     log:
         "results/logs/figures/{base}/claims_forest.log",
     shell:
-        "python {SCRIPTS:q}/fig_claims.py --claims {input.claims:q} --base {wildcards.base:q} --output {output:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_claims.py --claims {input.claims:q} --base {wildcards.base:q} --output {output:q}"
         " > {log:q} 2>&1"

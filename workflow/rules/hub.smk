@@ -32,7 +32,7 @@ rule hub_fetch:
     log:
         "results/logs/hub_fetch/{repo}.log",
     shell:
-        "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 python {SCRIPTS:q}/hub_fetch.py --repo {params.repo:q}"
+        "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub_fetch.py --repo {params.repo:q}"
         " --pin {params.pin:q} --folder {params.folder:q} --manifest {output:q} > {log:q} 2>&1"
 
 
@@ -45,7 +45,7 @@ rule hub_lock:
     log:
         "results/logs/hub_lock.log",
     shell:
-        "python {SCRIPTS:q}/hub_lock.py --manifests {input.manifests:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub_lock.py --manifests {input.manifests:q} --output {output:q} > {log:q} 2>&1"
 
 
 # No output: it runs whenever it is named, and writes the lock the next build fetches from.
@@ -54,4 +54,4 @@ rule hub_refresh:
         plan=json.dumps(HUB_REPOS, sort_keys=True),
         lock=HUB_LOCK,
     shell:
-        "HF_HUB_OFFLINE=0 python {SCRIPTS:q}/hub_lock.py --refresh {params.plan:q} --output {params.lock:q}"
+        "HF_HUB_OFFLINE=0 python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub_lock.py --refresh {params.plan:q} --output {params.lock:q}"

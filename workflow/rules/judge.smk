@@ -1,6 +1,11 @@
 # Pairwise judging (Appendix D): MORE's policy against MultiTask's (Table 1), each K-sweep RJS
 # policy against SFT (Fig. 7); the oracle in the synthetic world, an OpenAI-compatible model in
 # the paper's. The API key is read from the environment by the judge script only: a dry run needs none.
+from more_lib.judge import check_config as check_judge_config
+
+# Before any job: a judge job would otherwise meet a bad key (a missing `model`, a cache outside
+# results/) only after the policies it judges were trained.
+check_judge_config(JUDGE)
 
 
 def judge_spec(wildcards):
@@ -29,7 +34,7 @@ rule judge:
     benchmark:
         comparison_file("results/benchmarks/judge", "tsv")
     shell:
-        "python {SCRIPTS:q}/judge_pairs.py --a {input.a:q} --b {input.b:q} --names {wildcards.a:q} {wildcards.b:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/judge_pairs.py --a {input.a:q} --b {input.b:q} --names {wildcards.a:q} {wildcards.b:q}"
         " --task {wildcards.task:q} --judge {params.judge:q} --world {params.world:q} --drift {params.drift:q}"
         " --output {output.judgments:q} --ledger {output.ledger:q} > {log:q} 2>&1"
 
@@ -43,7 +48,7 @@ rule judge_ledger:
     log:
         "results/logs/judge/ledger.log",
     shell:
-        "python {SCRIPTS:q}/concat_csv.py {input.rows:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/concat_csv.py {input.rows:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule table1:
@@ -63,7 +68,7 @@ rule table1:
     log:
         "results/logs/table1.log",
     shell:
-        "python {SCRIPTS:q}/make_table1.py --metrics {input.metrics:q} --ppl {input.ppl:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table1.py --metrics {input.metrics:q} --ppl {input.ppl:q}"
         " --judgments {params.judgments:q} --mix {params.mix:q} --sources {params.sources:q} --ece-bins {params.ece_bins}"
         " --output {output.csv:q} --markdown {output.markdown:q} > {log:q} 2>&1"
 
@@ -87,7 +92,7 @@ rule fig7:
     log:
         "results/logs/fig7.log",
     shell:
-        "python {SCRIPTS:q}/make_fig7.py --ksweep {input.ksweep:q} --judgments {params.judgments:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_fig7.py --ksweep {input.ksweep:q} --judgments {params.judgments:q}"
         " --schemes {params.schemes:q} --resamples {params.resamples} --seed {params.seed}"
         " --points {output.points:q} --correlation {output.correlation:q} --figure {output.figure:q}"
         " > {log:q} 2>&1"

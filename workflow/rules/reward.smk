@@ -19,12 +19,21 @@ def base_lm(base):
 
 def base_inputs(wildcards):
     base = config["bases"][wildcards.base]
-    return built_tokenizer(base) + base_lm(wildcards.base) + hub_manifests(base.get("pretrained"))
+    pretrained = base.get("pretrained")
+    return built_tokenizer(base) + base_lm(wildcards.base) + hub_manifests(pretrained) + own_files(pretrained)
 
 
 def base_lm_spec(wildcards):
     """The base as train_policy.py reads a policy: its architecture and tokenizer, prompts as they are."""
     return lm_spec(config["bases"][wildcards.base], "{prompt}")
+
+
+def base_gpus(wildcards):
+    return base_block(wildcards).get("gpus", 0)
+
+
+def base_lm_settings(wildcards):
+    return training_settings(config["bases"][wildcards.base]["pretrain"])
 
 
 def base_lm_pairs(wildcards):
@@ -36,12 +45,13 @@ rule pretrain_base:
     input:
         tokenizer=lambda wildcards: built_tokenizer(config["bases"][wildcards.base]),
         pairs=base_lm_pairs,
+        zero=lambda wildcards: zero_config(json.loads(base_lm_settings(wildcards)), base_gpus(wildcards)),
         code=code("launch.py", "train_policy.py"),
     output:
         directory(lm_folder("{base}")),
     params:
         policy=base_lm_spec,
-        settings=lambda wildcards: training_settings(config["bases"][wildcards.base]["pretrain"]),
+        settings=base_lm_settings,
         seed=config["seed"],
         checkpoints="results/checkpoints/lm/{base}",
     threads: 1
@@ -59,6 +69,7 @@ rule train_rm:
     input:
         base_inputs,
         train=scheme_train_files,
+        zero=lambda wildcards: zero_config(json.loads(reward_settings(wildcards)), base_gpus(wildcards)),
         code=code("launch.py", "train_rm.py"),
     output:
         directory("results/{rep}rm/{base}/{scheme}"),
