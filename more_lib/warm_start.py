@@ -36,7 +36,11 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signa
 # Libraries read these at import (the hub's endpoint and offline switch, thread pools): a job whose
 # values differ from the server's would run with the server's, so it starts cold instead.
 READ_AT_IMPORT = ("HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "OPENBLAS_",
-                  "CUDA_", "TOKENIZERS_", "MPLBACKEND", "PYTHON")
+                  "GOTO_", "VECLIB_", "NUMEXPR_", "CUDA_", "TOKENIZERS_", "MPLBACKEND", "PYTHON")
+# What Snakemake sets for a job of one thread (snakemake/shell.py), the threads of nearly every job:
+# the server imports under them, so such jobs match it (a job of more threads starts cold).
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                     "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
 HEADER = struct.Struct("!I")
 STATUS = struct.Struct("!i")
 
@@ -102,7 +106,8 @@ def start_server():
 
     folder = tempfile.mkdtemp(prefix="more-warm-")
     path = os.path.join(folder, "socket")
-    subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__), path], stdin=subprocess.DEVNULL)
+    subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__), path], stdin=subprocess.DEVNULL,
+                     env={**os.environ, **ONE_THREAD})
     atexit.register(shutil.rmtree, folder, True)
     os.environ[ENV] = path
 
