@@ -4,6 +4,7 @@ checkout or side by side with another commit on the same machine, one right afte
 
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def noop(workdir, repeats, config):
 def dryrun_paper(repeats):
     times, jobs = [], 0
     with tempfile.TemporaryDirectory(prefix="bench-dag-") as scratch:  # no results/ of a real run is read
+        shutil.copytree(REPO / "config", Path(scratch) / "config")  # what the paper config names, as in the repository
         for _ in range(repeats):
             seconds, output = snakemake(scratch, "--profile", "slurm", "-n", "--configfile=config/paper.yaml")
             times.append(seconds)

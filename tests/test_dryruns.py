@@ -3,6 +3,7 @@ user types it from the repository root, and `snakemake --lint` reports nothing u
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,10 @@ pytestmark = pytest.mark.slow
 
 def from_repo_root(workdir, *args):
     """snakemake run from the repository root, as typed there (`--profile slurm` is the folder
-    slurm/), with a scratch working directory so that no results/ of a real run is read."""
+    slurm/), with a scratch working directory so that no results/ of a real run is read. The config
+    files the workflow reads from the working directory (ZeRO configs, judge prompts) are copied there."""
+    if not (Path(workdir) / "config").exists():
+        shutil.copytree(REPO / "config", Path(workdir) / "config")
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run([sys.executable, "-m", "snakemake", *args, "--directory", str(workdir)], cwd=REPO,
                             check=False, env=env, capture_output=True, text=True, timeout=300)

@@ -308,6 +308,7 @@ def test_another_seed_gives_other_data(smoke_run, tmp_path):
 
 
 def test_paper_config_dry_run_lists_the_analyses_at_paper_scale(tmp_path):
+    shutil.copytree(REPO / "config", tmp_path / "config")  # the ZeRO configs, relative to the working directory
     _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "figures", "claims")
     jobs = job_counts(output)
     # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5): K = 5 is the mix "all"
@@ -320,6 +321,7 @@ def test_paper_config_dry_run_lists_the_analyses_at_paper_scale(tmp_path):
 
 
 def test_paper_config_dry_run_lists_alignment_and_judging_without_a_key(tmp_path):
+    shutil.copytree(REPO / "config", tmp_path / "config")  # the ZeRO configs, relative to the working directory
     env = {"OPENAI_API_KEY": ""}
     _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "table1", "fig7", "align", env=env)
     jobs = job_counts(output)
@@ -332,6 +334,7 @@ def test_paper_config_dry_run_lists_alignment_and_judging_without_a_key(tmp_path
 
 
 def test_paper_config_dry_run_lists_the_paper_grid(tmp_path):
+    shutil.copytree(REPO / "config", tmp_path / "config")  # the ZeRO configs, relative to the working directory
     _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "results/table2.csv")
     jobs = job_counts(output)
     # the hub stage fetches the four data repositories and the four bases (not the policy: no RJS here)

@@ -20,7 +20,7 @@ LIB = REPO / "more_lib"
 # checkout would otherwise win): here, and first on PYTHONPATH for every job, which inherits the
 # environment locally, through sbatch (--export=ALL) and in Apptainer.
 sys.path.insert(0, str(REPO))
-os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+os.environ.update(PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
 from more_lib import config_check, hub, names  # noqa: E402
 
 # Snakemake reads a nested `--config` value with YAML's BaseLoader, every leaf a string (replicates=
@@ -299,9 +299,9 @@ def library_closure(path):
 
 
 def code(*scripts):
-    """The scripts a rule runs, the launcher every rule runs them through (scripts/launch.py: a
-    fork of the run's warm-start server where it can), and every library module they reach
-    (derived, never listed by hand)."""
+    """The scripts a rule runs, the launcher that starts each of them (scripts/launch.py, a fork
+    of the run's warm-start server where it can) and every library module they reach (derived,
+    never listed by hand)."""
     paths = [str(SCRIPTS / script) for script in dict.fromkeys(["launch.py", *scripts])]
     return list(dict.fromkeys([*paths, *(m for path in paths for m in library_closure(path))]))
 

@@ -21,6 +21,7 @@ rule judge:
     input:
         a="results/generations/{a}/{task}.jsonl",
         b="results/generations/{b}/{task}.jsonl",
+        prompts=[JUDGE["prompts"]] if JUDGE["kind"] == "openai" else [],  # the templates it fills in; the oracle reads none
         code=code("judge_pairs.py"),
     output:
         judgments=comparison_file("results/judgments", "jsonl"),
