@@ -197,11 +197,6 @@ def build(path, build_args=None, binds=(), env=None, context=None, log=print):
     except BuildError:
         subprocess.run([*PODMAN, "rmi", tag], check=False, capture_output=True)
         raise
-    # Earlier builds of the same definition: one image per definition stays on the machine.
-    older = subprocess.run([*PODMAN, "images", "--format", "{{.Repository}}:{{.Tag}}", tag.rsplit(":", 1)[0]],
-                           check=True, capture_output=True, text=True).stdout.split()
-    for old in set(older) - {tag}:
-        subprocess.run([*PODMAN, "rmi", old], check=False, capture_output=True)
     return tag
 
 

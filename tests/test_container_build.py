@@ -51,9 +51,8 @@ def local_cpu_torch():
 
 @pytest.fixture(scope="module")
 def image():
-    missing = [tool for tool in ("podman", "runc", "debootstrap") if not shutil.which(tool)]
-    if missing or os.geteuid() != 0:
-        pytest.skip(f"building images needs root and {', '.join(missing) or 'podman'} (make test installs them)")
+    if os.geteuid() != 0 or not all(map(shutil.which, ("podman", "runc", "debootstrap"))):
+        pytest.skip("building images needs root, podman, runc and debootstrap (make test installs them)")
     build_args, binds = {}, []
     if wheel := local_cpu_torch():
         build_args["TORCH_SOURCE"] = "--find-links /tmp/wheels"
