@@ -58,7 +58,7 @@ def launch(tmp_path, *args, socket_path="", stdin="", **popen):
     script.write_text(JOB)
     workdir = tmp_path / "work"
     workdir.mkdir(exist_ok=True)
-    return subprocess.run([sys.executable, LAUNCH, script, *args], cwd=workdir, input=stdin, text=True,
+    return subprocess.run([sys.executable, LAUNCH, script, *args], check=False, cwd=workdir, input=stdin, text=True,
                           capture_output=True, env=launch_env(**{warm_start.ENV: socket_path}), timeout=60, **popen)
 
 
@@ -109,15 +109,15 @@ def test_sigterm_to_the_launcher_reaches_the_job_and_sigkill_takes_the_job_with_
 
 def test_without_a_usable_server_the_job_starts_cold(server, tmp_path):
     missing = launch(tmp_path, "0", socket_path=str(tmp_path / "no-socket"))
-    in_slurm = subprocess.run([sys.executable, LAUNCH, tmp_path / "job.py", "0"], cwd=tmp_path / "work",
+    in_slurm = subprocess.run([sys.executable, LAUNCH, tmp_path / "job.py", "0"], check=False, cwd=tmp_path / "work",
                               capture_output=True, text=True, timeout=60, input="",
                               env=launch_env(**{warm_start.ENV: server, "SLURM_JOB_ID": "1"}))
     other_python = tmp_path / "python"
     other_python.symlink_to("/usr/bin/python3")  # another interpreter than the server's
-    foreign = subprocess.run([other_python, LAUNCH, tmp_path / "job.py", "0"], cwd=tmp_path / "work",
+    foreign = subprocess.run([other_python, LAUNCH, tmp_path / "job.py", "0"], check=False, cwd=tmp_path / "work",
                              capture_output=True, text=True, timeout=60, input="",
                              env=launch_env(**{warm_start.ENV: server}))
-    online = subprocess.run([sys.executable, LAUNCH, tmp_path / "job.py", "0"], cwd=tmp_path / "work",
+    online = subprocess.run([sys.executable, LAUNCH, tmp_path / "job.py", "0"], check=False, cwd=tmp_path / "work",
                             capture_output=True, text=True, timeout=60, input="",
                             env=launch_env(**{warm_start.ENV: server, "HF_HUB_OFFLINE": "0"}))  # read at import
     for result in (missing, in_slurm, foreign, online):
