@@ -143,12 +143,16 @@ class _DeepSpeed:
         return None if norm is None else float(norm)
 
     def save(self, directory, client_state):
-        """One tag per step; DeepSpeed names the newest in the file `latest` once every rank has written
-        it, so a run killed mid-save resumes from the step before. Older tags are then removed."""
+        """One tag per step, named in the file `latest` once every rank has written its part, so a run
+        killed mid-save resumes from the step before; older tags are then removed. DeepSpeed's own
+        `latest` is written by rank 0 before the closing barrier, while other ranks may still be writing
+        their ZeRO shards: a job preempted then left a `latest` naming a cut tag (the scancel test)."""
         tag = f"step{client_state['step']}"
-        self.engine.save_checkpoint(str(directory), tag=tag, client_state=client_state)
+        self.engine.save_checkpoint(str(directory), tag=tag, client_state=client_state, save_latest=False)
         _barrier()
         if rank_and_world()[0] == 0:
+            with io.atomic_path(Path(directory) / "latest") as tmp:
+                tmp.write_text(tag)
             for old in Path(directory).glob("step*"):
                 if old.name != tag:
                     shutil.rmtree(old)

@@ -160,6 +160,12 @@ def test_zero3_on_two_cpu_ranks_resumes_after_kill_bit_for_bit(world, tmp_path):
     killed = tmp_path / "killed"
     kill_at_first_checkpoint(train_command(world, killed, launcher=torchrun, settings=settings, max_steps=12), killed,
                              state="latest")
+    # Killed the moment `latest` appeared: the tag it names already holds both ranks' ZeRO shards, whole.
+    ckpt = Path(str(killed) + ".ckpt")
+    shards = sorted((ckpt / (ckpt / "latest").read_text()).glob("zero_pp_rank_*_optim_states.pt"))
+    assert len(shards) == 2, shards
+    for shard in shards:
+        torch.load(shard, weights_only=False, mmap=True)
     output = run(train_command(world, killed, launcher=torchrun, settings=settings, max_steps=12))
     assert "resumed from the checkpoint at step 4" in output
     straight, resumed = weights(tmp_path / "straight"), weights(killed)
