@@ -179,7 +179,8 @@ def stop(pids):
 
 
 def read_pid(path, timeout=10):
-    wait_for(path.exists, str(path), timeout)
+    """The daemon creates its pid file before it writes the number: wait for the whole line."""
+    wait_for(lambda: path.exists() and path.read_text().endswith("\n"), f"a pid in {path}", timeout)
     return int(path.read_text())
 
 
