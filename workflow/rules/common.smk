@@ -15,7 +15,6 @@ from snakemake.utils import update_config
 
 REPO = Path(workflow.basedir).parent
 SCRIPTS = REPO / "scripts"
-LIB = REPO / "more_lib"
 # The workflow's own copy of the library, whatever is installed (an editable install of another
 # checkout would otherwise win): here, and first on PYTHONPATH for every job, which inherits the
 # environment locally, through sbatch (--export=ALL) and in Apptainer.
@@ -272,30 +271,42 @@ def job_resources(block, training):
 
 
 # ---- code inputs: a rule reruns when its script or any library module it reaches changes -----
-def _library_imports(path):
-    """The more_lib modules a Python file imports, wherever the import statement is."""
+def _module_file(name):
+    """The file of the more_lib dotted `name` (dotted, "more_lib.data.records"), or None."""
+    path = REPO.joinpath(*name.split("."))
+    return next((f for f in (path.with_suffix(".py"), path / "__init__.py") if f.is_file()), None)
+
+
+def _library_imports(path, package):
+    """The more_lib modules a Python file imports, wherever the import statement is: `from P import x`
+    names the module P.x where there is one, else P itself. `package` resolves relative imports."""
     found = set()
     for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "more_lib":
-                found |= {alias.name for alias in node.names}
-            elif node.module.startswith("more_lib."):
-                found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            dotted = ".".join(filter(None, [base, node.module]))
+            if dotted.split(".")[0] == "more_lib":
+                found |= {f"{dotted}.{a.name}" if _module_file(f"{dotted}.{a.name}") else dotted for a in node.names}
         elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("more_lib.")}
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "more_lib"}
     return found
 
 
 @functools.cache
 def library_closure(path):
-    """Every more_lib file `path` reaches through imports, the package's __init__ included."""
-    reached, todo = set(), sorted(_library_imports(path))
+    """Every more_lib file `path` reaches through imports, each package's __init__ on the way included
+    (importing a module runs them)."""
+    reached, todo = set(), sorted(_library_imports(path, ""))
     while todo:
         name = todo.pop()
-        if name not in reached and (LIB / f"{name}.py").is_file():
-            reached.add(name)
-            todo += sorted(_library_imports(LIB / f"{name}.py"))
-    return tuple(sorted(str(LIB / f"{m}.py") for m in reached)) + ((str(LIB / "__init__.py"),) if reached else ())
+        parts = name.split(".")
+        for dotted in (".".join(parts[:i]) for i in range(1, len(parts) + 1)):
+            file = _module_file(dotted)
+            if dotted not in reached and file:
+                reached.add(dotted)
+                package = dotted if file.name == "__init__.py" else dotted.rpartition(".")[0]
+                todo += sorted(_library_imports(file, package))
+    return tuple(sorted(str(_module_file(m)) for m in reached))
 
 
 def code(*scripts):
