@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from more_lib import claims, cli, data, io, names, power, tables, truth
+from more_lib import claims, cli, data, io, names, power, tables, truth, verdicts
 
 
 def by_base_and_replicate(paths):
@@ -59,7 +59,7 @@ def main():
         replicates = [claims.replicate_arrays(tables.read_scores(paths, test_ids), tables.read_scores(heldout[key]),
                                               truths, test_ids, args.sources)
                       for key, paths in scores.items() if key[0] == base]
-        frames.append(claims.claims_table(base, replicates, truth_sources,
+        frames.append(verdicts.claims_table(base, replicates, truth_sources,
                                           points if base in args.aligned_bases else None, settings,
                                           args.resamples, args.seed, workers=args.threads))
     table = pd.concat(frames, ignore_index=True)

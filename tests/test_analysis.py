@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from more_lib import claims, metrics, outliers, tables, temperature
+from more_lib import metrics, outliers, tables, temperature, verdicts
 
 SOURCES = ["helpful", "harmless", "summ"]
 
@@ -101,7 +101,7 @@ def test_correlations_have_bootstrap_intervals():
     assert (rising["ci_low"] <= rising["estimate"]).all() and (rising["estimate"] <= rising["ci_high"] + 1e-12).all()
     assert (rising["resamples"] <= 500).all() and (rising["points"] == 8).all()
     assert metrics.correlations(x, 2 * x, 500, seed=1).equals(metrics.correlations(x, 2 * x, 500, seed=1))
-    assert claims.c7_row("b", None)["verdict"] == "not measured"
+    assert verdicts.c7_row("b", None)["verdict"] == "not measured"
 
 def test_table1_puts_win_tie_lose_on_the_more_row():
     metric_rows = [{"base": "b", "scheme": f"{kind}-all", "test_source": source, "n_pairs": n, "accuracy": acc,

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from more_lib import bootstrap, claims, names, permutation, power, synthetic, truth
+from more_lib import bootstrap, claims, names, permutation, power, synthetic, truth, verdicts
 from more_lib.seeding import rng_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,10 +112,10 @@ def test_identically_distributed_schemes_are_mostly_inconclusive():
     about 95 of 100 independent draws; a verdict either way is the 5% false-positive rate. (A plain
     bootstrap of 200 resamples, cap=200: the interval's rate is the point, not the MC rule's.)"""
     claim = claims.c4_more_ece_below_multitask(SETTINGS)
-    verdicts = [claims.judge("C4", "b", claim, [replicate({"single": calibrated, "multitask": calibrated,
+    outcomes = [verdicts.judge("C4", "b", claim, [replicate({"single": calibrated, "multitask": calibrated,
                                                            "more": calibrated}, draw)], 200,
                              rng_for(0, "test", draw), cap=200)["verdict"] for draw in range(100)]
-    rate = sum(verdict.startswith("inconclusive") for verdict in verdicts) / len(verdicts)
+    rate = sum(verdict.startswith("inconclusive") for verdict in outcomes) / len(outcomes)
     print(f"identically distributed MORE and MultiTask: inconclusive in {rate:.0%} of 100 draws")
     assert rate >= 0.85
 
@@ -127,14 +127,14 @@ def test_rewards_times_three_make_ece_higher_and_the_claims_read_it():
                        "multitask": lambda t, b, rng, own: 3 * calibrated(t, b, np.random.default_rng(5)),
                        "more": lambda t, b, rng, own: 9 * calibrated(t, b, np.random.default_rng(5))}, 0)]
     # The singles draw their own noise; MultiTask and MORE share one draw, so they rank pairs alike.
-    c3 = claims.judge("C3", "b", claims.c3_multitask_ece_above_top(SETTINGS), data, 500, rng_for(0, "C3"))
+    c3 = verdicts.judge("C3", "b", claims.c3_multitask_ece_above_top(SETTINGS), data, 500, rng_for(0, "C3"))
     assert c3["verdict"] == "holds" and c3["ci_low"] > 0 and c3["n_pairs"] == 600 and c3["n_seeds"] == 1
     assert c3["noise"] == "test pairs only: training noise not measured (one seed)"
-    c4 = claims.judge("C4", "b", claims.c4_more_ece_below_multitask(SETTINGS), data, 500, rng_for(0, "C4"))
+    c4 = verdicts.judge("C4", "b", claims.c4_more_ece_below_multitask(SETTINGS), data, 500, rng_for(0, "C4"))
     assert c4["verdict"] == "fails" and c4["ci_low"] > 0
     assert "accuracy_gap=0.0000 [0.0000, 0.0000]" in c4["numbers"]
     # Temperature scaling undoes a pure scale: MORE and MultiTask are then the same scorer.
-    ts = claims.judge("C4-ts", "b", claims.c4_after_temperature_scaling(SETTINGS), data, 200, rng_for(0, "ts"))
+    ts = verdicts.judge("C4-ts", "b", claims.c4_after_temperature_scaling(SETTINGS), data, 200, rng_for(0, "ts"))
     assert abs(ts["effect"]) < 1e-6 and ts["verdict"].startswith("inconclusive") and ts["n_pairs"] == 600
 
 
@@ -145,7 +145,7 @@ def test_claims_table_plants_shared_reward_tracking_and_scale():
         return beta * t["delta_shared"].to_numpy() + rng.normal(0.0, 0.3, len(t))
 
     data = [replicate({"single": calibrated, "multitask": calibrated, "more": shared}, seed) for seed in (0, 1)]
-    table = claims.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7, cap=400).set_index("claim")
+    table = verdicts.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7, cap=400).set_index("claim")
     assert list(table.index) == ["C1", "C2", "C3", "C4", "C4-ts", "C5", "C6", "C7", "C8", "C9-fidelity",
                                  "C9-calibration"]
     assert table.loc["C9-fidelity", "verdict"] == "holds" and table.loc["C9-fidelity", "n_seeds"] == 2
@@ -153,7 +153,7 @@ def test_claims_table_plants_shared_reward_tracking_and_scale():
     assert table.loc["C7", "verdict"] == "not measured"
     assert list(table.reset_index().columns) == ["claim", "base", "statement", "effect", "ci_low", "ci_high", "n_pairs",
                                                  "n_seeds", "noise", "verdict", "claimed", "bound", "numbers",
-                                                 *claims.DESIGN]
+                                                 *verdicts.DESIGN]
     measured = table.drop(index="C7")
     assert (measured["ci_low"] <= measured["effect"] + 1e-12).all() and (measured["effect"] <= measured["ci_high"] + 1e-12).all()
     for row in measured.itertuples():
@@ -165,10 +165,10 @@ def test_claims_table_plants_shared_reward_tracking_and_scale():
     assert (measured["n_sources"] == 2).all() and (measured["sd_seeds"] >= 0).all() and (measured["resamples"] >= 200).all()
     assert (measured["mc_se_low"] < 0.2 * measured["detectable"]).all()
     # the same rows again, and the same rows from two worker processes (each claim has its own stream)
-    assert claims.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7, cap=400).equals(table.reset_index())
-    assert claims.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7, workers=2, cap=400).equals(
+    assert verdicts.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7, cap=400).equals(table.reset_index())
+    assert verdicts.claims_table("b", data, SOURCES, None, SETTINGS, 200, seed=7, workers=2, cap=400).equals(
         table.reset_index())
-    assert claims.claims_table("b", data, [], None, SETTINGS, 20, seed=7).set_index("claim").loc[
+    assert verdicts.claims_table("b", data, [], None, SETTINGS, 20, seed=7).set_index("claim").loc[
         "C9-calibration", "verdict"] == "not measured"
 
 
@@ -180,10 +180,10 @@ def test_c1_reads_the_smallest_drop():
         return calibrated(t, beta, rng) if own or t is TRUTHS["harmless"] else rng.normal(size=len(t))
 
     claim = claims.c1_off_source_drop(SETTINGS)
-    drops = claims.judge("C1", "b", claim, [replicate({"single": own_source_only, "multitask": calibrated,
+    drops = verdicts.judge("C1", "b", claim, [replicate({"single": own_source_only, "multitask": calibrated,
                                                        "more": calibrated}, 0)], 300, rng_for(0, "C1"))
     assert drops["verdict"] == "holds" and drops["ci_low"] > 0.15  # chance (0.5) off the source, ~0.75 on it
-    one_holds_up = claims.judge("C1", "b", claim, [replicate({"single": helpful_everywhere, "multitask": calibrated,
+    one_holds_up = verdicts.judge("C1", "b", claim, [replicate({"single": helpful_everywhere, "multitask": calibrated,
                                                               "more": calibrated}, 0)], 300, rng_for(0, "C1"))
     assert one_holds_up["verdict"] != "holds" and one_holds_up["ci_low"] < 0 < one_holds_up["ci_high"] + 0.05
     assert "drop_harmless=" in one_holds_up["numbers"]
@@ -195,26 +195,26 @@ def points(ece, win):
 
 def test_c7_is_an_exact_permutation_test_and_not_testable_below_five_points():
     x = np.arange(8.0)
-    falling = claims.c7_row("b", points(x, -x))
+    falling = verdicts.c7_row("b", points(x, -x))
     assert falling["verdict"] == "holds" and falling["effect"] == pytest.approx(-1.0) and falling["n_pairs"] == 8
     assert "p(r this low)=0.0000" in falling["numbers"] and "40320 orderings (exact)" in falling["numbers"]
     assert "spearman=-1.0000" in falling["numbers"] and np.isnan(falling["ci_low"])
-    assert claims.c7_row("b", points(x, 2 * x + np.sin(x)))["verdict"] == "fails"  # higher ECE, higher win rate
-    assert claims.c7_row("b", points(x, np.sin(3 * x)))["verdict"] == "inconclusive"
+    assert verdicts.c7_row("b", points(x, 2 * x + np.sin(x)))["verdict"] == "fails"  # higher ECE, higher win rate
+    assert verdicts.c7_row("b", points(x, np.sin(3 * x)))["verdict"] == "inconclusive"
     # five points in perfect order: p = 1/5! = 0.0083, the smallest p-value five points can give
-    five = claims.c7_row("b", points(x[:5], -x[:5]))
+    five = verdicts.c7_row("b", points(x[:5], -x[:5]))
     assert five["verdict"] == "holds" and "p(r this low)=0.0083" in five["numbers"] and 0 < five["detectable"] < 1
-    four = claims.c7_row("b", points(x[:4], -x[:4]))
-    assert four["verdict"] == claims.NOT_TESTABLE and "smallest p-value is 0.042" in four["numbers"]
+    four = verdicts.c7_row("b", points(x[:4], -x[:4]))
+    assert four["verdict"] == verdicts.NOT_TESTABLE and "smallest p-value is 0.042" in four["numbers"]
     assert f"at least {permutation.MIN_POINTS} points" in four["numbers"] and permutation.MIN_POINTS == 5
-    assert claims.c7_row("b", points(x[:5], [1.0, 1.0, 0.0, 0.0, 0.0]))["verdict"] == claims.NOT_TESTABLE  # ties
-    flat = claims.c7_row("b", points(x, np.ones(8)))
+    assert verdicts.c7_row("b", points(x[:5], [1.0, 1.0, 0.0, 0.0, 0.0]))["verdict"] == verdicts.NOT_TESTABLE  # ties
+    flat = verdicts.c7_row("b", points(x, np.ones(8)))
     assert flat["verdict"] == "inconclusive" and "undefined" in flat["numbers"]
-    assert claims.c7_row("b", None)["verdict"] == "not measured"
+    assert verdicts.c7_row("b", None)["verdict"] == "not measured"
     # beyond EXACT_UP_TO points the pairings are sampled, from the claim's own stream
-    many = claims.c7_row("b", points(np.arange(12.0), -np.arange(12.0) + np.sin(np.arange(12.0))), seed=3)
+    many = verdicts.c7_row("b", points(np.arange(12.0), -np.arange(12.0) + np.sin(np.arange(12.0))), seed=3)
     assert many["verdict"] == "holds" and "sampled orderings" in many["numbers"]
-    assert many == claims.c7_row("b", points(np.arange(12.0), -np.arange(12.0) + np.sin(np.arange(12.0))), seed=3)
+    assert many == verdicts.c7_row("b", points(np.arange(12.0), -np.arange(12.0) + np.sin(np.arange(12.0))), seed=3)
 
 
 def claims_row(claim, base="b", **values):
@@ -253,7 +253,7 @@ def test_power_asks_for_the_pairs_and_seeds_that_resolve_the_papers_effect():
 
 def test_forest_plot_draws_one_base_and_names_a_missing_one(tmp_path):
     data = [replicate({"single": calibrated, "multitask": calibrated, "more": calibrated}, 0)]
-    claims.claims_table("b", data, SOURCES, None, SETTINGS, 50, seed=7).to_csv(tmp_path / "claims.csv", index=False)
+    verdicts.claims_table("b", data, SOURCES, None, SETTINGS, 50, seed=7).to_csv(tmp_path / "claims.csv", index=False)
     figure = [tmp_path / "forest.png", tmp_path / "forest.pdf"]
     script = [sys.executable, str(REPO / "scripts" / "fig_claims.py"), "--claims", str(tmp_path / "claims.csv")]
     done = subprocess.run([*script, "--base", "b", "--output", *map(str, figure)], check=False, capture_output=True,
