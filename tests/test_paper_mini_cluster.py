@@ -53,7 +53,7 @@ def world(tmp_path_factory):
     return root
 
 
-def run(workdir, env, *args, check=True, background=False):
+def run(workdir, env, *args, check=True, background=False, timeout=900):
     configs = ["--configfile", str(PAPER), str(MINI), str(workdir / "local.yaml")]
     if background:
         command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
@@ -61,7 +61,7 @@ def run(workdir, env, *args, check=True, background=False):
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # the jobs' python, as snakemake()'s
         return subprocess.Popen(command, env=dict(os.environ, **env, PATH=path, PYTHONPATH=str(REPO)),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return snakemake(workdir, *args, *configs, check=check, env=env)
+    return snakemake(workdir, *args, *configs, check=check, env=env, timeout=timeout)
 
 
 def freeze_at_first_checkpoint(workdir, rm, run, timeout=600):
@@ -92,7 +92,8 @@ def test_paper_mini_runs_the_paper_dag_through_slurm_offline_and_resumes_after_s
             started = time.monotonic()
             run(workdir, env, "hub")  # on the submitting node, which has the network
             fetched = len(hub.requests)
-            code, output = run(workdir, env, "all", *profile, check=False)
+            # ~140 sbatch jobs: about 12 minutes on an idle 2-core machine, more when it is shared
+            code, output = run(workdir, env, "all", *profile, check=False, timeout=1800)
             elapsed = time.monotonic() - started
             ids = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
             with capsys.disabled():

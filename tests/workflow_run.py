@@ -19,7 +19,7 @@ PAPER = REPO / "config" / "paper.yaml"
 SOURCES = ["helpful", "harmless", "oasst1", "webgpt", "summ"]
 
 
-def snakemake(workdir, *args, check=True, env=None, repo=REPO, trace_dir=None):
+def snakemake(workdir, *args, check=True, env=None, repo=REPO, trace_dir=None, timeout=900):
     """Run snakemake on `repo`'s workflow with `workdir` as its working directory (under strace,
     writing into `trace_dir`, when one is given)."""
     env = dict(os.environ, **(env or {}), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -31,7 +31,7 @@ def snakemake(workdir, *args, check=True, env=None, repo=REPO, trace_dir=None):
         # how the trace tells jobs apart: a traced run starts every job cold (the same scripts).
         env[warm_start.ENV] = "0"
         command = traced(command, trace_dir)
-    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=timeout)
     output = result.stdout + result.stderr
     if check and result.returncode != 0:
         pytest.fail(f"snakemake failed ({result.returncode}):\n{output[-6000:]}")
