@@ -4,7 +4,7 @@ Policy:
 - device: this rank's GPU when the job has one, else the CPU. torch only sees the GPUs named in
   CUDA_VISIBLE_DEVICES (SLURM sets it), and under torchrun LOCAL_RANK picks this rank's among them;
 - training keeps fp32 weights (the optimiser's master copy); on a GPU the compute is bf16, by
-  `autocast()` on the plain path or by DeepSpeed's bf16 mode (see `train.make_trainer`);
+  `autocast()` on the plain path or by DeepSpeed's bf16 mode (see `trainers.make_trainer`);
 - inference (scoring, sampling, generation, perplexity) holds bf16 weights on a GPU;
 - everything is fp32 on the CPU, where bf16 is slow and the tests compare exact numbers.
 

@@ -1,5 +1,5 @@
 """The GPU check's RM-training phases (scripts/bench_gpu.py): our settings and the paper's, through
-the pipeline's own code (models.build_reward_model, train.make_trainer, train.encode_step,
+the pipeline's own code (models.build_reward_model, trainers.make_trainer, train.encode_step,
 train.optimise_step), with the batch search, MFU and the speed-up over the paper's settings.
 A phase is a generator of CSV rows run by gpu_setup.run_phase: its rows reach the CSV as they
 complete, and running out of memory ends that phase alone. The scoring and sampling phases, which
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from more_lib import device, models, train
+from more_lib import device, models, train, trainers
 from more_lib.benchmarks import timed
 from more_lib.gpu_setup import (
     REPO,
@@ -135,7 +135,7 @@ def training(label, world, size, common):
             def new_trainer(old):
                 if old is not None:
                     _destroy(old)
-                return train.make_trainer(new_model(), rm_settings(zero, 1, size["max_length"]), 2 * len(SOURCES))
+                return trainers.make_trainer(new_model(), rm_settings(zero, 1, size["max_length"]), 2 * len(SOURCES))
 
             def fits(pairs):
                 """A trainer that ran out of memory is replaced: its state is not trusted after that."""
@@ -158,7 +158,7 @@ def training(label, world, size, common):
             zero, optimizer = paper_deepspeed()
             pairs = 1
             attempt.update(pairs=pairs, batch=2 * pairs * len(SOURCES))
-            trainer = train.make_trainer(enable_checkpointing(model), rm_settings(zero, pairs, size["max_length"]),
+            trainer = trainers.make_trainer(enable_checkpointing(model), rm_settings(zero, pairs, size["max_length"]),
                                          2 * len(SOURCES))
             setup = {**SETUPS[label], "note": f"gradient checkpointing; {optimizer}"}
             steps = size["paper_steps"]

@@ -2,25 +2,25 @@
 
 import pandas as pd
 
-from more_lib import io, length_bias, metrics, names, outliers, temperature
+from more_lib import artifacts, io, length_bias, metrics, names, outliers, temperature
 from more_lib.errors import DataError
 
 
 def read_scores(paths, test_ids=None):
     """{(scheme, test source): frame id, r_chosen, r_rejected} from {(scheme, test source): path}, each
-    file as io.ARTIFACTS["scores"] promises it, one row per pair of its test source: those of `test_ids`
+    file as artifacts.ARTIFACTS["scores"] promises it, one row per pair of its test source: those of `test_ids`
     ({test source: ids}) where the reader has the test set, else those of the first file read on the
     same test source (one RM's cut or stale file fails naming itself)."""
     scores, first = {}, {}
     for (scheme, source), path in paths.items():
         if not path.exists():
             raise DataError(f"{path}: no such scores file (score {scheme} on {source} first)")
-        frame = io.read_table(path, "scores")
+        frame = artifacts.read_table(path, "scores")
         if test_ids is not None and source in test_ids:
-            io.check_ids(frame, test_ids[source], path, f"the {source} test set")
+            artifacts.check_ids(frame, test_ids[source], path, f"the {source} test set")
         else:
             reference, ids = first.setdefault(source, (path, frame["id"].tolist()))
-            io.check_ids(frame, ids, path, reference)
+            artifacts.check_ids(frame, ids, path, reference)
         scores[(scheme, source)] = frame
     return scores
 

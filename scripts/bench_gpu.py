@@ -4,7 +4,7 @@
 
 Architectures come from config files shipped in config/models/ (Pythia-1.4B, LLaMA-7B), weights
 are random and texts are random words with HH-like lengths, so nothing is downloaded. It measures,
-on one GPU, through the pipeline's own code (models.build_reward_model, train.make_trainer,
+on one GPU, through the pipeline's own code (models.build_reward_model, trainers.make_trainer,
 train.encode_step, train.optimise_step, scoring.score_texts, policy.generate):
 
 - RM training of the 1.4B architecture at max length 512, MultiTask and MORE: tokens/s, MFU,

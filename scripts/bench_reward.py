@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from more_lib import cli, data, device, io, models, train
+from more_lib import cli, data, device, io, models, train, trainers
 from more_lib.benchmarks import padding_overhead, scoring_speed
 
 OVERHEAD_TARGET = 1.02
@@ -36,15 +36,15 @@ def more_overhead(model, tokenizer, records, settings, seed, steps, rounds):
     alternating order, so that both see the machine in the same state; round 0 only warms up."""
     sources = [r[0]["source"] for r in records]
     plan = train.step_plan([len(r) for r in records], settings["pairs_per_source"], seed, sources)[:steps]
-    trainers = {scheme: train.make_trainer(copy.deepcopy(model), settings, 0) for scheme in ("multitask", "more")}
-    batches = [device.inputs_for(trainers["more"].model, train.encode_step(tokenizer, records, idx,
+    by_scheme = {scheme: trainers.make_trainer(copy.deepcopy(model), settings, 0) for scheme in ("multitask", "more")}
+    batches = [device.inputs_for(by_scheme["more"].model, train.encode_step(tokenizer, records, idx,
                                                                            settings["max_length"])) for idx in plan]
-    states = {scheme: {} for scheme in trainers}
-    times = {scheme: [] for scheme in trainers}
+    states = {scheme: {} for scheme in by_scheme}
+    times = {scheme: [] for scheme in by_scheme}
     for r in range(rounds + 1):
         for i, batch in enumerate(batches):
             for scheme in (("multitask", "more") if (r + i) % 2 else ("more", "multitask")):
-                took = timed_step(trainers[scheme], batch, sources, scheme, settings, states[scheme])
+                took = timed_step(by_scheme[scheme], batch, sources, scheme, settings, states[scheme])
                 if r:
                     times[scheme].append(took)
     ratio = np.median(np.array(times["more"]) / np.array(times["multitask"]))

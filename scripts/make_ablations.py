@@ -4,7 +4,7 @@ ECE and how much λ moved during training (results/ablations/{base}.csv)."""
 import argparse
 from pathlib import Path
 
-from more_lib import ablations, cli, io, names, progress, tables
+from more_lib import ablations, artifacts, cli, io, names, progress, tables
 
 
 def main():
@@ -19,7 +19,7 @@ def main():
     args = parser.parse_args()
     scores = tables.read_scores(names.keyed_paths(args.scores, 2))
     sources = tables.keyed_sources(scores)
-    runs = {names.parse_alpha_variant(variant): (io.read_table(rm / progress.LOG, "train_log"),
+    runs = {names.parse_alpha_variant(variant): (artifacts.read_table(rm / progress.LOG, "train_log"),
                                                  {test: scores[(variant, test)] for test in sources})
             for variant, rm in names.keyed_paths(args.rms, 1).items()}
     table = ablations.alpha_table(args.base, runs, sources, args.ece_bins, args.ece, args.tie_credit)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from more_lib import claims, cli, data, io, names, power, tables, truth, verdicts
+from more_lib import artifacts, claims, cli, data, io, names, power, tables, truth, verdicts
 
 
 def by_base_and_replicate(paths):
@@ -51,7 +51,7 @@ def main():
     test_ids = {source: [r["id"] for r in rows] for source, rows in records.items()}
     truths = {source: truth.truth_frame(rows) for source, rows in records.items()}
     truth_sources = [s for s in args.sources if truths[s] is not None]
-    points = io.read_table(args.points, "fig7_points")
+    points = artifacts.read_table(args.points, "fig7_points")
     scores = by_base_and_replicate(names.keyed_paths(args.scores, 4))
     heldout = by_base_and_replicate(names.keyed_paths(args.heldout, 4))
     frames = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from more_lib import cli, io, judge, metrics, names, plotting, tables
+from more_lib import artifacts, cli, io, judge, metrics, names, plotting, tables
 
 
 def outcomes_by_rm(judgments):
@@ -52,7 +52,7 @@ def main():
     parser.add_argument("--correlation", type=Path, required=True)
     parser.add_argument("--figure", type=Path, nargs="+", required=True, help="the figure's .png and .pdf files")
     args = parser.parse_args()
-    ksweep = [io.read_table(path, "ksweep") for path in args.ksweep]
+    ksweep = [artifacts.read_table(path, "ksweep") for path in args.ksweep]
     bases = {frame["base"].iloc[0] for frame in ksweep}
     points = tables.fig7_points(ksweep, outcomes_by_rm(names.keyed_paths(args.judgments, 2)), args.schemes)
     points = points[points["base"].isin(bases)]

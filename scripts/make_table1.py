@@ -4,7 +4,7 @@ ECE on the H&H test sets, policy perplexity, and Win/Tie/Lose of MORE's policy o
 import argparse
 from pathlib import Path
 
-from more_lib import cli, io, judge, names, tables
+from more_lib import artifacts, cli, judge, names, tables
 
 
 def main():
@@ -19,12 +19,12 @@ def main():
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     args = parser.parse_args()
-    metric_tables = [io.read_table(path, "metrics") for path in args.metrics]
+    metric_tables = [artifacts.read_table(path, "metrics") for path in args.metrics]
     judged = {}
     for (base, _), path in names.keyed_paths(args.judgments, 2).items():
         judged.setdefault(base, []).extend(judge.read_judgments(path))
     outcomes = {base: judge.summarise(rows) for base, rows in judged.items()}
-    table = tables.table1(metric_tables, io.read_table(args.ppl, "ppl"), outcomes, args.mix, args.sources, args.ece_bins)
+    table = tables.table1(metric_tables, artifacts.read_table(args.ppl, "ppl"), outcomes, args.mix, args.sources, args.ece_bins)
     tables.write_table(table, args.output, args.markdown)
     print(tables.to_markdown(table))
 

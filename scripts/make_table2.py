@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from more_lib import cli, io, tables
+from more_lib import artifacts, cli, tables
 
 
 def main():
@@ -16,7 +16,7 @@ def main():
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--markdown", type=Path, required=True)
     args = parser.parse_args()
-    metric_tables = [io.read_table(path, "metrics") for path in args.metrics]
+    metric_tables = [artifacts.read_table(path, "metrics") for path in args.metrics]
     table = tables.table2(metric_tables, args.sources, args.mix, args.ece_bins, args.ece)
     tables.write_table(table, args.output, args.markdown)
     print(tables.to_markdown(table))

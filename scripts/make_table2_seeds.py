@@ -4,7 +4,7 @@ standard deviation of every column over the primary run and the base's seed repl
 import argparse
 from pathlib import Path
 
-from more_lib import cli, io, names, tables
+from more_lib import artifacts, cli, io, names, tables
 
 
 def main():
@@ -18,7 +18,7 @@ def main():
     args = parser.parse_args()
     by_replicate = {}
     for (_, replicate), path in names.keyed_paths(args.metrics, 2).items():
-        by_replicate.setdefault(replicate, []).append(io.read_table(path, "metrics"))
+        by_replicate.setdefault(replicate, []).append(artifacts.read_table(path, "metrics"))
     # a base without replicates has one seed: its standard deviations are NaN
     table = tables.table2_seeds(by_replicate, args.sources, args.mix, args.ece_bins, args.ece)
     with io.atomic_path(args.output) as tmp:

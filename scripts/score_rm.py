@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from more_lib import cli, data, io, models, scoring
+from more_lib import artifacts, cli, data, models, scoring
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
         scores = scoring.score_pairs(model, tokenizer, records, settings["max_length"],
                                      settings["score_batch_size"], desc=f"{path.parent.name}/{path.stem}",
                                      packed=settings.get("packed", False))
-        io.write_table(scores, output, "scores")  # refuses a NaN reward, which every table would count as a loss
+        artifacts.write_table(scores, output, "scores")  # refuses a NaN reward, which every table would count as a loss
         print(f"{path}: {len(scores)} pairs, accuracy {(scores.r_chosen > scores.r_rejected).mean():.3f}")
 
 

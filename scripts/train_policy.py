@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from more_lib import checkpoint, cli, data, io, models, policy, progress, train
+from more_lib import checkpoint, cli, data, io, models, policy, progress, train, trainers
 from more_lib.errors import DataError
 
 
@@ -51,7 +51,7 @@ def main():
     trainer, log = train.train_policy(model, tokenizer, examples, settings, args.seed, args.checkpoint_dir,
                                       args.max_steps, fingerprint=checkpoint.of_arguments(args), live_dir=args.output)
     state_dict = trainer.state_dict_for_export()  # every rank: ZeRO-3 gathers the shards collectively
-    if train.rank_and_world()[0] == 0:
+    if trainers.rank_and_world()[0] == 0:
         model.load_state_dict({k: v.to(model.dtype) for k, v in state_dict.items()})
         models.save_pretrained(model, tokenizer, args.output, keep=progress.FILES)  # the TensorBoard files
         with io.atomic_path(args.output / progress.LOG) as tmp:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from more_lib import checkpoint, cli, data, io, models, progress, train
+from more_lib import checkpoint, cli, data, io, models, progress, train, trainers
 
 
 def main():
@@ -40,7 +40,7 @@ def main():
         state_dict = trainer.state_dict_for_export()
     else:
         state_dict = model.state_dict()
-    if train.rank_and_world()[0] == 0:
+    if trainers.rank_and_world()[0] == 0:
         model.load_state_dict({k: v.float() for k, v in state_dict.items()})
         models.save_pretrained(model, tokenizer, args.output, keep=progress.FILES)  # the TensorBoard files
         with io.atomic_path(args.output / progress.LOG) as tmp:

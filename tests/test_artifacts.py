@@ -1,4 +1,4 @@
-"""Artifacts checked on read: a score or metric file that breaks its producer's promise (more_lib.io.ARTIFACTS:
+"""Artifacts checked on read: a score or metric file that breaks its producer's promise (more_lib.artifacts.ARTIFACTS:
 one row per test pair, unique ids, its columns and their kinds, finite rewards) stops the reader with one
 line naming the file, and scoring refuses to write a non-finite reward."""
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from more_lib import judge, judge_api, names
+from more_lib import judge, judge_api, judge_cache, names
 from more_lib.errors import ConfigError, DataError
 from more_lib.synthetic import oracle_reward
 from tests import judge_server
@@ -365,7 +365,7 @@ def test_concurrent_processes_share_the_cache(tmp_path, server):
 def _open_at_once(path, barrier, outcomes):
     barrier.wait()
     try:
-        judge_api.connect(path).close()
+        judge_cache.connect(path).close()
         outcomes.put("ok")
     except sqlite3.OperationalError as error:
         outcomes.put(repr(error))
@@ -482,15 +482,15 @@ def test_a_dead_jobs_claims_are_taken_over_and_its_requests_stay_in_its_ledger(t
 
 
 def test_a_claim_from_another_host_is_waited_for_until_its_lease_runs_out(tmp_path):
-    db = judge_api.connect(tmp_path / "cache.sqlite")
-    key = judge_api.cache_key({"model": "m", "temperature": 0, "max_tokens": 8}, "question")
-    with judge_api.transaction(db):  # a live job elsewhere: its process cannot be looked up from here
+    db = judge_cache.connect(tmp_path / "cache.sqlite")
+    key = judge_cache.cache_key({"model": "m", "temperature": 0, "max_tokens": 8}, "question")
+    with judge_cache.transaction(db):  # a live job elsewhere: its process cannot be looked up from here
         db.execute("INSERT INTO claims VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (*key, "node7:1:x", "node7", 1, time.time() + judge_api.CLAIM_LEASE_S))
-    assert judge_api.claim(db, key, "me") == ("wait", None)
-    with judge_api.transaction(db):  # ... until it stops refreshing its claim
+                   (*key, "node7:1:x", "node7", 1, time.time() + judge_cache.CLAIM_LEASE_S))
+    assert judge_cache.claim(db, key, "me") == ("wait", None)
+    with judge_cache.transaction(db):  # ... until it stops refreshing its claim
         db.execute("UPDATE claims SET expires=?", (time.time() - 1,))
-    assert judge_api.claim(db, key, "me") == ("mine", None)
+    assert judge_cache.claim(db, key, "me") == ("mine", None)
     assert db.execute("SELECT owner, pid FROM claims").fetchall() == [("me", os.getpid())]
 
 

@@ -84,7 +84,7 @@ def test_a_hub_row_with_bytes_that_are_not_utf8_fails_naming_source_split_and_ro
 @pytest.mark.parametrize("damaged", ["state.pt", "fingerprint.json"])
 def test_a_checkpoint_that_does_not_load_is_discarded_and_training_starts_afresh(tmp_path, capsys, damaged):
     """Cut to half (a kill or a full disk while it was copied): before, every rerun failed on it forever."""
-    from more_lib import train
+    from more_lib import trainers
     from tests.test_weighting import FINGERPRINT, _saved_more_run, _tiny_reward_model, _trainer
 
     _saved_more_run(tmp_path)
@@ -92,7 +92,7 @@ def test_a_checkpoint_that_does_not_load_is_discarded_and_training_starts_afresh
     path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
     model = _tiny_reward_model()
     untouched = {name: value.clone() for name, value in model.state_dict().items()}
-    assert train.resume(_trainer(model), tmp_path, {"more_state": {}}, FINGERPRINT) == (0, [], {})
+    assert trainers.resume(_trainer(model), tmp_path, {"more_state": {}}, FINGERPRINT) == (0, [], {})
     said = capsys.readouterr().out
     assert re.fullmatch(rf"discarding the checkpoint in {re.escape(str(tmp_path))}, {re.escape(str(path))}"
                         r"(: malformed JSON \(.*\)| does not load \(PytorchStreamReader failed .*\))\n", said), said

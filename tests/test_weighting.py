@@ -200,9 +200,9 @@ def _tiny_reward_model():
 
 
 def _trainer(model):
-    from more_lib import train
+    from more_lib import trainers
 
-    return train._Plain(model, torch.optim.AdamW(model.parameters(), lr=1e-3))
+    return trainers._Plain(model, torch.optim.AdamW(model.parameters(), lr=1e-3))
 
 
 def _saved_more_run(directory):
@@ -231,11 +231,11 @@ class _CpuClientState:
 
 
 def test_a_resumed_plain_run_has_its_momentum_and_optimizer_state_on_the_models_device(tmp_path):
-    from more_lib import train
+    from more_lib import trainers
 
     momentum = _saved_more_run(tmp_path)
     trainer = _trainer(_tiny_reward_model().to("meta"))
-    step, log, more_state = train.resume(trainer, tmp_path, {"more_state": {}}, FINGERPRINT)
+    step, log, more_state = trainers.resume(trainer, tmp_path, {"more_state": {}}, FINGERPRINT)
     assert (step, log) == (3, [{"step": 3, "loss": 0.5}])
     assert more_state["momentum"].device.type == "meta" and more_state["momentum"].shape == momentum.shape
     states = [t for s in trainer.optimizer.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
@@ -243,12 +243,12 @@ def test_a_resumed_plain_run_has_its_momentum_and_optimizer_state_on_the_models_
 
 
 def test_a_resumed_deepspeed_client_state_follows_the_model_and_the_next_more_step_runs(tmp_path):
-    from more_lib import train
+    from more_lib import trainers
 
     momentum = _saved_more_run(tmp_path)
     model = _tiny_reward_model().to("meta")
     client_state = {"step": 3, "log": [], "more_state": {"momentum": momentum}}  # on the CPU
-    _, _, more_state = train.resume(_CpuClientState(model, client_state), tmp_path, {"more_state": {}}, FINGERPRINT)
+    _, _, more_state = trainers.resume(_CpuClientState(model, client_state), tmp_path, {"more_state": {}}, FINGERPRINT)
     assert more_state["momentum"].device.type == "meta"
     # the next step's momentum update, with the head gradients on the model's device
     grads = torch.zeros(5, model.config.hidden_size, device="meta")

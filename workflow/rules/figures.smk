@@ -11,9 +11,9 @@ def figure_files(base):
 
 def figure(name):
     """A figure's PNG (in the HTML report, with its caption from report/{name}.rst) and PDF."""
-    return [report(f"results/figures/{{base}}/{name}.png", caption=f"../report/{name}.rst",
-                   category="Figures", subcategory="{base}", labels={"base": "{base}", "figure": name}),
-            f"results/figures/{{base}}/{name}.pdf"]
+    png = report(f"results/figures/{{base}}/{name}.png", caption=f"../report/{name}.rst",
+                 category="Figures", subcategory="{base}", labels={"base": "{base}", "figure": name})
+    return [png, f"results/figures/{{base}}/{name}.pdf"]
 
 
 rule figures:
