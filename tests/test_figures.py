@@ -14,7 +14,7 @@ import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.patches import PathPatch, StepPatch
 
-from more_lib import metrics, names, outliers, plotting, tables
+from more_lib import fig_cross_dataset, fig_differences, metrics, names, outliers, plotting, tables
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ["helpful", "harmless", "webgpt"]
@@ -141,7 +141,7 @@ def test_every_figure_is_a_readable_png_and_a_pdf(rendered, name):
 
 def test_cross_dataset_heatmap_annotates_the_metric_accuracies(inputs):
     scores = plotting.load_scores(score_paths(inputs / "scores", SINGLE_RMS))
-    fig = load_script("fig_cross_dataset").plot(scores, SOURCES, "harmless")
+    fig = fig_cross_dataset.plot(scores, SOURCES, "harmless")
     shown = np.array([float(t.get_text()) for t in fig.axes[0].texts]).reshape(len(SOURCES) + 1, len(SOURCES))
     table = pd.read_csv(inputs / "metrics.csv").set_index(["scheme", "test_source"])["accuracy"]
     expected = np.array([[table[(scheme, source)] for source in SOURCES] for scheme in SINGLE_RMS])
@@ -173,28 +173,26 @@ def test_scheme_bars_name_a_missing_row(inputs, tmp_path):
 
 
 def test_reward_difference_figures_draw_every_pair(inputs):
-    module = load_script("fig_reward_differences")
     scores = plotting.load_scores(score_paths(inputs / "scores", SCHEMES), derived=True)
     # Figure 5: per focus source, one histogram per compared RM holding all of its pairs.
-    for ax in module.fig5(scores, SOURCES, FOCUS, MIX).axes:
+    for ax in fig_differences.fig5(scores, SOURCES, FOCUS, MIX).axes:
         stairs = [p for p in ax.patches if isinstance(p, StepPatch)]
         assert len(stairs) == 3 and all(s.get_data().values.sum() == N_PAIRS for s in stairs)
     # Figure 8: a box for the positive and one for the negative differences of each compared RM.
-    for ax in module.fig8(scores, SOURCES, FOCUS, MIX, 1.5).axes:
+    for ax in fig_differences.fig8(scores, SOURCES, FOCUS, MIX, 1.5).axes:
         assert sum(isinstance(p, PathPatch) for p in ax.patches) == 2 * 3
     # Figure 9: one histogram per RM (raw and single-source), each of every test pair.
-    panels = [ax for ax in module.fig9(scores, SOURCES).axes if ax.get_visible()]
+    panels = [ax for ax in fig_differences.fig9(scores, SOURCES).axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == [names.label(s) for s in SINGLE_RMS]
     assert all(ax.patches[0].get_data().values.sum() == N_PAIRS * len(SOURCES) for ax in panels)
 
 
 def test_fig8_fliers_are_the_outlier_tables_outliers(inputs):
-    module = load_script("fig_reward_differences")
     scores = plotting.load_scores(score_paths(inputs / "scores", SCHEMES), derived=True)
     for whis in (0.5, 1.5):
-        for ax, source in zip(module.fig8(scores, SOURCES, FOCUS, MIX, whis).axes, FOCUS):
+        for ax, source in zip(fig_differences.fig8(scores, SOURCES, FOCUS, MIX, whis).axes, FOCUS):
             fliers = sum(len(line.get_ydata()) for line in ax.lines if line.get_marker() == ".")
-            d = [plotting.differences(scores, scheme, source) for scheme in module.compared(MIX)]
+            d = [plotting.differences(scores, scheme, source) for scheme in fig_differences.compared(MIX)]
             assert fliers == sum(len(outliers.box_outliers(x[x > 0], whis)) + len(outliers.box_outliers(x[x < 0], whis))
                                  for x in d)
 

@@ -35,7 +35,7 @@ rule bench_gpu:
         models=[str(REPO / "config" / "models" / f"{name}.json") for name in ["pythia-1.4b", "llama-7b"]],
         deepspeed=[str(REPO / "config" / "deepspeed" / f"{name}.json") for name in ["zero2", "paper_offload"]],
         paper=str(REPO / "config" / "paper.yaml"),  # the paper's RJS sampling settings
-        code=code("bench_gpu.py", "bench_reward.py"),
+        code=code("bench_gpu.py"),
     output:
         "results/benchmarks/gpu.csv",
     threads: 8
