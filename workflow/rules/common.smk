@@ -272,7 +272,7 @@ def job_resources(block, training):
 
 # ---- code inputs: a rule reruns when its script or any library module it reaches changes -----
 def _module_file(name):
-    """The file of the more_lib dotted `name` (dotted, "more_lib.data.records"), or None."""
+    """The file of the more_lib module named `name` (dotted, as "more_lib.reward.train"), or None."""
     path = REPO.joinpath(*name.split("."))
     return next((f for f in (path.with_suffix(".py"), path / "__init__.py") if f.is_file()), None)
 
