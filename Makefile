@@ -5,16 +5,21 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
-.PHONY: env pipeline test wheelhouse
+.PHONY: env pipeline test lint workflow-lint dryrun test-fast wheelhouse
 
 # pip compiles bytecode one file at a time; compileall afterwards uses every core (on 2 cores the
 # environment builds in about 110 s instead of 190 s).
 PIP := $(BIN)/pip install --no-compile -c constraints.txt
 
+# Where pip takes torch from: here the machine's own wheel (pip's find-links); elsewhere PyTorch's CPU
+# index (.github/workflows/ci.yml sets TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu",
+# as containers/more-cpu.def does).
+TORCH_SOURCE ?=
+
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	# torch first and pinned: anything else could make pip fetch a CUDA build of several GB.
-	$(PIP) torch==2.13.0
+	$(PIP) $(TORCH_SOURCE) torch==2.13.0
 	$(PIP) -e '.[dev]'
 	# deepspeed is an sdist; without build isolation it builds against the torch above.
 	$(PIP) --no-build-isolation deepspeed
@@ -47,8 +52,42 @@ $(PODMAN):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap)
 
-test: $(STAMP) $(CHROMIUM) $(STRACE) $(PODMAN)
+# The whole suite, after the static checks (the slow tests dry-run the workflow and run its --lint).
+test: $(STAMP) $(CHROMIUM) $(STRACE) $(PODMAN) lint
 	pytest
+
+# Each command of the GitHub workflow (.github/workflows/ci.yml) is one of the targets below, which
+# its steps call by name (tests/test_ci_config.py checks that they call nothing else).
+
+# Static checks, seconds: the Python (ruff), the Snakemake files (snakefmt at ruff's line length, from
+# [tool.snakefmt] in pyproject.toml: `snakefmt workflow/` formats them) and the GitHub workflows
+# (actionlint; zizmor --offline, its audits that need no GitHub API).
+WORKFLOWS := $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
+lint: $(STAMP)
+	ruff check more_lib scripts tests
+	snakefmt --check --compact-diff workflow/
+	actionlint $(WORKFLOWS)
+	zizmor --offline --no-progress .github/workflows/
+
+# `snakemake --lint`, through the test that knows which of its lints are justified (it exits 1 on any).
+workflow-lint: $(STAMP)
+	pytest -q tests/test_dryruns.py::test_lint_reports_only_the_justified_lints
+
+# Dry runs as typed from the repository root: the default DAG, the paper's, and the paper's through
+# the SLURM profile (slurm/). Each in a scratch working directory holding a copy of config/ (the files
+# the workflow reads from its working directory, the paper's hub lock among them), so that no
+# results/ of a real run is read; tests/test_dryruns.py does the same.
+DRYRUN := snakemake --dry-run --quiet rules
+dryrun: $(STAMP)
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && cp -r config "$$scratch/" && set -x && \
+	  $(DRYRUN) --directory "$$scratch" && \
+	  $(DRYRUN) --directory "$$scratch" --configfile config/paper.yaml && \
+	  $(DRYRUN) --directory "$$scratch" --configfile config/paper.yaml --profile slurm
+
+# The fast subset: no SLURM cluster, browser, DeepSpeed, container build or real Snakemake run.
+FAST := not slow and not cluster and not browser and not deepspeed and not container
+test-fast: $(STAMP)
+	pytest -m "$(FAST)"
 
 # The GPU check on a node without a package registry (README: The GPU check). A stock CUDA image
 # has Python, torch, transformers, numpy, packaging, tqdm, pandas, pyyaml...; it lacks DeepSpeed and

@@ -26,8 +26,11 @@ def ablation_rm(base, alpha):
 
 
 def ablation_scores(base, alpha, source):
-    folder = (f"results/scores/{base}/{ABLATED}" if alpha == table2_alpha(base)
-              else ABLATION_SCORES.format(rep="", base=base, scheme=ABLATED, variant=names.alpha_variant(alpha)))
+    folder = (
+        f"results/scores/{base}/{ABLATED}"
+        if alpha == table2_alpha(base)
+        else ABLATION_SCORES.format(rep="", base=base, scheme=ABLATED, variant=names.alpha_variant(alpha))
+    )
     return f"{folder}/{source}.parquet"
 
 
@@ -41,13 +44,13 @@ def ablation_settings(wildcards):
 use rule train_rm as train_rm_ablation with:
     output:
         directory(ABLATION_RM),
-    params:
-        settings=ablation_settings,
-        checkpoints="results/checkpoints/{rep}ablations/rm/{base}/{scheme}/{variant}",
     log:
         "results/logs/ablations/train_rm/{rep}{base}/{scheme}/{variant}.log",
     benchmark:
         "results/benchmarks/ablations/train_rm/{rep}{base}/{scheme}/{variant}.tsv"
+    params:
+        settings=ablation_settings,
+        checkpoints="results/checkpoints/{rep}ablations/rm/{base}/{scheme}/{variant}",
 
 
 use rule score_rm as score_rm_ablation with:
@@ -58,8 +61,11 @@ use rule score_rm as score_rm_ablation with:
         code=code("score_rm.py"),
     output:
         tests=expand(f"{ABLATION_SCORES}/{{source}}.parquet", source=SOURCES, allow_missing=True),
-        heldout=expand("results/{rep}ablations/heldout_scores/{base}/{scheme}/{variant}/{source}.parquet",
-                       source=SOURCES, allow_missing=True),
+        heldout=expand(
+            "results/{rep}ablations/heldout_scores/{base}/{scheme}/{variant}/{source}.parquet",
+            source=SOURCES,
+            allow_missing=True,
+        ),
     log:
         "results/logs/ablations/score_rm/{rep}{base}/{scheme}/{variant}.log",
     benchmark:
@@ -69,18 +75,20 @@ use rule score_rm as score_rm_ablation with:
 rule ablations_table:
     input:
         rms=lambda wildcards: [ablation_rm(wildcards.base, alpha) for alpha in ALPHAS],  # their train_log.csv
-        scores=lambda wildcards: [ablation_scores(wildcards.base, alpha, s) for alpha in ALPHAS for s in SOURCES],
+        scores=lambda wildcards: [
+            ablation_scores(wildcards.base, alpha, s) for alpha in ALPHAS for s in SOURCES
+        ],
         code=code("make_ablations.py"),
     output:
         "results/ablations/{base}.csv",
+    log:
+        "results/logs/ablations/{base}.log",
     params:
         rms=keyed("rms", VARIANTS),
         scores=keyed("scores", [names.key(variant, s) for variant in VARIANTS for s in SOURCES]),
         ece_bins=TABLE2["ece_bins"],
         ece=TABLE2["ece"],
         tie_credit=TIE_CREDIT,
-    log:
-        "results/logs/ablations/{base}.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_ablations.py --base {wildcards.base:q} --rms {params.rms:q} --scores {params.scores:q}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit} --output {output:q}"

@@ -31,23 +31,25 @@ def rjs_examples(wildcards):
 rule pretrain_policy:
     input:
         built_tokenizer(POLICY),
-        pairs=expand("results/data/{source}/train.jsonl", source=POLICY.get("pretrain", {}).get("sources", [])),
+        pairs=expand(
+            "results/data/{source}/train.jsonl", source=POLICY.get("pretrain", {}).get("sources", [])
+        ),
         zero=policy_zero_config(POLICY.get("pretrain", {})),
         code=code("launch.py", "train_policy.py"),
     output:
         directory("results/policy/base"),
+    log:
+        "results/logs/policy/base.log",
+    benchmark:
+        "results/benchmarks/policy/base.tsv"
+    threads: 1
+    resources:
+        **job_resources(policy_block, training=True),
     params:
         policy=policy_spec,
         settings=training_settings(POLICY.get("pretrain", {})),
         seed=config["seed"],
         checkpoints="results/checkpoints/policy/base",
-    threads: 1
-    resources:
-        **job_resources(policy_block, training=True),
-    log:
-        "results/logs/policy/base.log",
-    benchmark:
-        "results/benchmarks/policy/base.tsv"
     shell:
         train_policy("--pairs {input.pairs:q} --responses chosen rejected")
 
@@ -61,19 +63,19 @@ rule sft_policy:
         code=code("launch.py", "train_policy.py"),
     output:
         directory("results/policy/sft"),
+    log:
+        "results/logs/policy/sft.log",
+    benchmark:
+        "results/benchmarks/policy/sft.tsv"
+    threads: 1
+    resources:
+        **job_resources(policy_block, training=True),
     params:
         policy=policy_spec,
         init=policy_location("base"),
         settings=training_settings(ALIGN["sft"]),
         seed=config["seed"],
         checkpoints="results/checkpoints/policy/sft",
-    threads: 1
-    resources:
-        **job_resources(policy_block, training=True),
-    log:
-        "results/logs/policy/sft.log",
-    benchmark:
-        "results/benchmarks/policy/sft.tsv"
     shell:
         train_policy("--init {params.init:q} --pairs {input.pairs:q}")
 
@@ -87,21 +89,21 @@ rule rjs_policy:
         code=code("launch.py", "train_policy.py"),
     output:
         directory("results/policy/{policy}"),
+    log:
+        "results/logs/policy/{policy}.log",
+    benchmark:
+        "results/benchmarks/policy/{policy}.tsv"
     wildcard_constraints:
         policy=alternatives(RJS_POLICIES),
+    threads: 1
+    resources:
+        **job_resources(policy_block, training=True),
     params:
         policy=policy_spec,
         init=policy_location("base"),
         settings=training_settings(ALIGN["rjs"]["training"]),
         seed=config["seed"],
         checkpoints="results/checkpoints/policy/{policy}",
-    threads: 1
-    resources:
-        **job_resources(policy_block, training=True),
-    log:
-        "results/logs/policy/{policy}.log",
-    benchmark:
-        "results/benchmarks/policy/{policy}.tsv"
     shell:
         train_policy("--init {params.init:q} --examples {input.examples:q}")
 
@@ -113,18 +115,18 @@ rule rjs_sample:
         code=code("rjs_sample.py"),
     output:
         "results/rjs/samples.parquet",
+    log:
+        "results/logs/rjs/sample.log",
+    benchmark:
+        "results/benchmarks/rjs/sample.tsv"
+    threads: 1
+    resources:
+        **job_resources(policy_block, training=False),
     params:
         policy=policy_location("base"),
         template=policy_template,
         settings=json.dumps(ALIGN["rjs"], sort_keys=True),
         seed=config["seed"],
-    threads: 1
-    resources:
-        **job_resources(policy_block, training=False),
-    log:
-        "results/logs/rjs/sample.log",
-    benchmark:
-        "results/benchmarks/rjs/sample.tsv"
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_sample.py --policy {params.policy:q} --template {params.template:q}"
         " --prompts {input.prompts:q} --settings {params.settings:q} --seed {params.seed}"
@@ -138,15 +140,15 @@ rule rjs_score:
         code=code("rjs_score.py"),
     output:
         f"{RJS_BY_RM}/scores.parquet",
-    params:
-        settings=scoring_settings,
-    threads: 1
-    resources:
-        **job_resources(base_block, training=False),
     log:
         "results/logs/rjs/score/{base}/{scheme}.log",
     benchmark:
         "results/benchmarks/rjs/score/{base}/{scheme}.tsv"
+    threads: 1
+    resources:
+        **job_resources(base_block, training=False),
+    params:
+        settings=scoring_settings,
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_score.py --rm {input.rm:q} --samples {input.samples:q} --settings {params.settings:q}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
@@ -160,11 +162,13 @@ rule rjs_select:
     output:
         selected=f"{RJS_BY_RM}/selected.parquet",
         summary=f"{RJS_BY_RM}/selection.csv",
-    params:
-        world=json.dumps(config.get("synthetic", {}), sort_keys=True),
-        drifts=json.dumps({s: config["sources"][s].get("drift", {}) for s in ALIGN["sources"]}, sort_keys=True),
     log:
         "results/logs/rjs/select/{base}/{scheme}.log",
+    params:
+        world=json.dumps(config.get("synthetic", {}), sort_keys=True),
+        drifts=json.dumps(
+            {s: config["sources"][s].get("drift", {}) for s in ALIGN["sources"]}, sort_keys=True
+        ),
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_select.py --samples {input.samples:q} --scores {input.scores:q}"
         " --world {params.world:q} --drifts {params.drifts:q} --label {wildcards.base:q} {wildcards.scheme:q}"
@@ -173,8 +177,10 @@ rule rjs_select:
 
 rule selection_table:
     input:
-        summaries=[expand(f"{RJS_BY_RM}/selection.csv", base=base, scheme=scheme)[0]
-                   for base, scheme in [*((b, "raw") for b in BASES), *aligned_rms()]],
+        summaries=[
+            expand(f"{RJS_BY_RM}/selection.csv", base=base, scheme=scheme)[0]
+            for base, scheme in [*((b, "raw") for b in BASES), *aligned_rms()]
+        ],
         code=code("concat_csv.py"),
     output:
         report("results/rjs/selection.csv", caption="../report/selection.rst", category="Alignment"),
@@ -191,18 +197,18 @@ rule generate:
         code=code("generate.py"),
     output:
         expand("results/generations/{{policy}}/{source}.jsonl", source=ALIGN["sources"]),
+    log:
+        "results/logs/generate/{policy}.log",
+    benchmark:
+        "results/benchmarks/generate/{policy}.tsv"
+    threads: 1
+    resources:
+        **job_resources(policy_block, training=False),
     params:
         policy=lambda wildcards: policy_location(wildcards.policy),
         template=policy_template,
         settings=json.dumps(ALIGN["generation"], sort_keys=True),
         seed=config["seed"],
-    threads: 1
-    resources:
-        **job_resources(policy_block, training=False),
-    log:
-        "results/logs/generate/{policy}.log",
-    benchmark:
-        "results/benchmarks/generate/{policy}.tsv"
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/generate.py --policy {params.policy:q} --template {params.template:q}"
         " --tests {input.tests:q} --outputs {output:q} --settings {params.settings:q} --seed {params.seed}"
@@ -216,18 +222,18 @@ rule perplexity:
         code=code("perplexity.py"),
     output:
         "results/ppl/{policy}.csv",
+    log:
+        "results/logs/perplexity/{policy}.log",
+    benchmark:
+        "results/benchmarks/perplexity/{policy}.tsv"
+    threads: 1
+    resources:
+        **job_resources(policy_block, training=False),
     params:
         policy=lambda wildcards: policy_location(wildcards.policy),
         template=policy_template,
         settings=json.dumps(ALIGN["perplexity"], sort_keys=True),
         max_length=ALIGN["train"]["max_length"],
-    threads: 1
-    resources:
-        **job_resources(policy_block, training=False),
-    log:
-        "results/logs/perplexity/{policy}.log",
-    benchmark:
-        "results/benchmarks/perplexity/{policy}.tsv"
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/perplexity.py --policy {params.policy:q} --name {wildcards.policy:q}"
         " --template {params.template:q} --tests {input.tests:q} --settings {params.settings:q}"

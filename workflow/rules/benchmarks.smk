@@ -11,15 +11,15 @@ rule bench_reward:
     output:
         overhead="results/benchmarks/more_overhead.csv",
         scoring="results/benchmarks/scoring.csv",
+    log:
+        "results/logs/bench_reward.log",
+    threads: 1
     params:
         bases=json.dumps(config["bases"]),  # in config order: the CSV rows follow it
         settings=json.dumps(config["reward"], sort_keys=True),
         seed=config["seed"],
         steps=config["benchmarks"]["steps"],
         rounds=config["benchmarks"]["rounds"],
-    threads: 1
-    log:
-        "results/logs/bench_reward.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/bench_reward.py --bases {params.bases:q} --settings {params.settings:q}"
         " --train {input.train:q} --tests {input.tests:q} --seed {params.seed} --threads {threads}"
@@ -38,11 +38,11 @@ rule bench_gpu:
         code=code("bench_gpu.py"),
     output:
         "results/benchmarks/gpu.csv",
+    log:
+        "results/logs/bench_gpu.log",
     threads: 8
     resources:
         gpu=1,
         runtime=15,
-    log:
-        "results/logs/bench_gpu.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/bench_gpu.py --output {output:q} --threads {threads} > {log:q} 2>&1"

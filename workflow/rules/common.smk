@@ -60,7 +60,12 @@ def hub_manifests(*locations):
 def own_files(location):
     """Every file of `location` when it is a folder of the user's own (model, tokenizer or data; not a
     hub snapshot, not built here), so that editing any of them reruns what reads it."""
-    if not location or location.startswith("results/") or location in HUB_FOLDERS or not Path(location).is_dir():
+    if (
+        not location
+        or location.startswith("results/")
+        or location in HUB_FOLDERS
+        or not Path(location).is_dir()
+    ):
         return []
     return [str(path) for path in sorted(Path(location).rglob("*")) if path.is_file()]
 
@@ -86,7 +91,9 @@ def ksweep_mixes():
     mixes = {k: named.get(tuple(order[:k]), f"k{k}") for k in range(2, len(order) + 1)}
     for k, mix in mixes.items():
         if config["mixes"].get(mix, order[:k]) != order[:k]:
-            raise ValueError(f"config key 'mixes.{mix}': the name is the K-sweep's for {order[:k]}; rename the mix")
+            raise ValueError(
+                f"config key 'mixes.{mix}': the name is the K-sweep's for {order[:k]}; rename the mix"
+            )
     return mixes
 
 
@@ -103,7 +110,7 @@ REPLICATES = config["replicates"]
 def replicates(base):
     """{replicate name: its path prefix under results/} of a base: the primary run ("primary": no
     prefix) and, for the bases `replicates` names, one per extra seed ("seed1": "seed1/")."""
-    extra = REPLICATES["seeds"][:config_check.replicate_counts(REPLICATES).get(base, 0)]
+    extra = REPLICATES["seeds"][: config_check.replicate_counts(REPLICATES).get(base, 0)]
     return {"primary": "", **{f"seed{seed}": f"seed{seed}/" for seed in extra}}
 
 
@@ -111,10 +118,16 @@ def across_replicates(pattern, pairs=((),)):
     """The files `pattern` names for every base, each of its replicates ({prefix}) and each of
     `pairs` ((scheme, source) ...), and the base:replicate[:scheme:source] key of each, in the
     same order (for `keyed`)."""
-    rows = [(base, name, prefix, pair) for base in BASES for name, prefix in replicates(base).items()
-            for pair in pairs]
-    files = [pattern.format(prefix=prefix, base=base, **dict(zip(("scheme", "source"), pair)))
-             for base, _, prefix, pair in rows]
+    rows = [
+        (base, name, prefix, pair)
+        for base in BASES
+        for name, prefix in replicates(base).items()
+        for pair in pairs
+    ]
+    files = [
+        pattern.format(prefix=prefix, base=base, **dict(zip(("scheme", "source"), pair)))
+        for base, _, prefix, pair in rows
+    ]
     return files, [names.key(base, name, *pair) for base, name, _, pair in rows]
 
 
@@ -132,17 +145,27 @@ def aligned_rms():
     """(base, scheme) of every RM a policy is aligned with: MultiTask and MORE of every base
     (Table 1) and the K-sweep RMs of the bases `alignment.ksweep` names (Fig. 7)."""
     rms = [(base, names.mixed(kind, MIX)) for base in BASES for kind in names.MIXED_KINDS]
-    rms += [(base, names.mixed(kind, mix)) for base in ALIGN["ksweep"]["bases"] for mix in KSWEEP.values()
-            for kind in ALIGN["ksweep"]["schemes"]]
+    rms += [
+        (base, names.mixed(kind, mix))
+        for base in ALIGN["ksweep"]["bases"]
+        for mix in KSWEEP.values()
+        for kind in ALIGN["ksweep"]["schemes"]
+    ]
     return list(dict.fromkeys(rms))
 
 
 RJS_POLICIES = [names.rjs_policy(base, scheme) for base, scheme in aligned_rms()]
 POLICIES = ["base", "sft", *RJS_POLICIES]
-TABLE1_COMPARISONS = {base: (names.rjs_policy(base, names.more(MIX)), names.rjs_policy(base, names.multitask(MIX)))
-                      for base in BASES}
-FIG7_POLICIES = [names.rjs_policy(base, names.mixed(kind, mix)) for base in ALIGN["ksweep"]["bases"]
-                 for mix in KSWEEP.values() for kind in ALIGN["ksweep"]["schemes"]]
+TABLE1_COMPARISONS = {
+    base: (names.rjs_policy(base, names.more(MIX)), names.rjs_policy(base, names.multitask(MIX)))
+    for base in BASES
+}
+FIG7_POLICIES = [
+    names.rjs_policy(base, names.mixed(kind, mix))
+    for base in ALIGN["ksweep"]["bases"]
+    for mix in KSWEEP.values()
+    for kind in ALIGN["ksweep"]["schemes"]
+]
 COMPARISONS = list(dict.fromkeys([*TABLE1_COMPARISONS.values(), *((p, "sft") for p in FIG7_POLICIES)]))
 
 
@@ -168,8 +191,10 @@ def score_keys(schemes, sources):
 def keyed(name, keys):
     """`key=path` arguments for a script: `keys` (or keys(wildcards)) paired with the rule's input
     `name`, which lists exactly those files in that order, so a script opens only what its rule declares."""
-    return lambda wildcards, input: [f"{k}={path}" for k, path in
-                                     zip(keys(wildcards) if callable(keys) else keys, input[name], strict=True)]
+    return lambda wildcards, input: [
+        f"{k}={path}"
+        for k, path in zip(keys(wildcards) if callable(keys) else keys, input[name], strict=True)
+    ]
 
 
 # scripts/launch.py's count of the GPUs a job sees (a local job inherits this run's devices)
@@ -194,15 +219,25 @@ def lm_spec(block, template):
     """What train_policy.py reads of a model block (--policy): where the model comes from and how a
     prompt is shown. Resources, RM overrides and the pretrain block (its settings travel in
     --settings, its sources as the input files) stay out, so changing them retrains nothing."""
-    return json.dumps({**{key: block[key] for key in ("pretrained", "tokenizer", "config") if key in block},
-                       "template": template}, sort_keys=True)
+    return json.dumps(
+        {
+            **{key: block[key] for key in ("pretrained", "tokenizer", "config") if key in block},
+            "template": template,
+        },
+        sort_keys=True,
+    )
 
 
 def train_policy(data):
     """The one command of every causal-LM training rule (base LMs, policies); `data` says what it trains on."""
-    return " ".join(["python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q}", data,
-                     "--settings {params.settings:q} --seed {params.seed} --output {output:q}",
-                     "--checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"])
+    return " ".join(
+        [
+            "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q}",
+            data,
+            "--settings {params.settings:q} --seed {params.seed} --output {output:q}",
+            "--checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1",
+        ]
+    )
 
 
 def lm_folder(base):
@@ -246,8 +281,10 @@ def reward_settings(wildcards):
 def scoring_settings(wildcards):
     """What scoring reads of the reward settings: a training setting must not rescore."""
     settings = json.loads(reward_settings(wildcards))
-    return json.dumps({key: settings[key] for key in ("max_length", "score_batch_size", "packed") if key in settings},
-                      sort_keys=True)
+    return json.dumps(
+        {key: settings[key] for key in ("max_length", "score_batch_size", "packed") if key in settings},
+        sort_keys=True,
+    )
 
 
 def base_block(wildcards):
@@ -283,10 +320,14 @@ def _library_imports(path, package):
     found = set()
     for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
         if isinstance(node, ast.ImportFrom):
-            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            base = (
+                ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            )
             dotted = ".".join(filter(None, [base, node.module]))
             if dotted.split(".")[0] == "more_lib":
-                found |= {f"{dotted}.{a.name}" if _module_file(f"{dotted}.{a.name}") else dotted for a in node.names}
+                found |= {
+                    f"{dotted}.{a.name}" if _module_file(f"{dotted}.{a.name}") else dotted for a in node.names
+                }
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == "more_lib"}
     return found
@@ -324,8 +365,13 @@ def alternatives(values):
 wildcard_constraints:
     source=alternatives(SOURCES),
     base=alternatives(BASES),
-    scheme=alternatives(["raw", *names.singles(SOURCES),
-                         *(names.mixed(kind, mix) for mix in MIXES for kind in names.MIXED_KINDS)]),
+    scheme=alternatives(
+        [
+            "raw",
+            *names.singles(SOURCES),
+            *(names.mixed(kind, mix) for mix in MIXES for kind in names.MIXED_KINDS),
+        ]
+    ),
     policy=alternatives(POLICIES),
     a=alternatives(POLICIES),
     b=alternatives(POLICIES),
@@ -338,10 +384,38 @@ wildcard_constraints:
 
 # Sub-minute CPU jobs run on the submitting node: a cluster run does not queue them. (A dry run
 # prints every job as "rule", so the list is said once here; a real run prints "localrule".)
-LOCAL_RULES = ["hub", "hub_fetch", "hub_lock", "hub_refresh", "data_report", "evaluate_rm", "table2", "table2_seeds", "outliers", "ksweep", "calibration", "truth",
-               "claims", "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
-               "fig_lambda", "fig_length_bias", "fig_truth", "fig_claims", "rjs_select", "selection_table", "ppl_table",
-               "judge_ledger", "table1", "fig7", "ablations_table", "fig_ablations"]
+LOCAL_RULES = [
+    "hub",
+    "hub_fetch",
+    "hub_lock",
+    "hub_refresh",
+    "data_report",
+    "evaluate_rm",
+    "table2",
+    "table2_seeds",
+    "outliers",
+    "ksweep",
+    "calibration",
+    "truth",
+    "claims",
+    "fig_cross_dataset",
+    "fig_schemes",
+    "fig_reward_differences",
+    "fig_ksweep",
+    "fig_reliability",
+    "fig_lambda",
+    "fig_length_bias",
+    "fig_truth",
+    "fig_claims",
+    "rjs_select",
+    "selection_table",
+    "ppl_table",
+    "judge_ledger",
+    "table1",
+    "fig7",
+    "ablations_table",
+    "fig_ablations",
+]
 logger.info(f"Local rules (run by snakemake itself, never submitted to a cluster): {', '.join(LOCAL_RULES)}")
 
 workflow.localrules(*LOCAL_RULES)

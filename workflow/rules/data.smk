@@ -44,14 +44,14 @@ rule prepare_source:
         train="results/data/{source}/train.jsonl",
         test="results/data/{source}/test.jsonl",
         report="results/data/{source}/prepare.json",
-    params:
-        spec=source_spec,
-        world=world_spec,
-        seed=config["seed"],
     log:
         "results/logs/prepare_source/{source}.log",
     benchmark:
         "results/benchmarks/prepare_source/{source}.tsv"
+    params:
+        spec=source_spec,
+        world=world_spec,
+        seed=config["seed"],
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/prepare_data.py --source {wildcards.source:q} --spec {params.spec:q}"
         " --world {params.world:q} --seed {params.seed} --train {output.train:q} --test {output.test:q}"
@@ -66,11 +66,11 @@ rule holdout_source:
     output:
         rest="results/data/{source}/train.rest.jsonl",
         heldout="results/data/{source}/heldout.jsonl",
+    log:
+        "results/logs/holdout_source/{source}.log",
     params:
         n=config["calibration"]["heldout"],
         seed=config["seed"],
-    log:
-        "results/logs/holdout_source/{source}.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/holdout_data.py --input {input.train:q} --n {params.n} --seed {params.seed}"
         " --rest {output.rest:q} --heldout {output.heldout:q} > {log:q} 2>&1"
@@ -84,12 +84,12 @@ rule resample_source:
     output:
         records="results/data/{source}/train.{n}.jsonl",
         summary="results/data/{source}/train.{n}.json",
-    params:
-        seed=config["seed"],
     log:
         "results/logs/resample_source/{source}.{n}.log",
     benchmark:
         "results/benchmarks/resample_source/{source}.{n}.tsv"
+    params:
+        seed=config["seed"],
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/resample_data.py --input {input.train:q} --n {wildcards.n:q}"
         " --seed {params.seed} --output {output.records:q} --summary {output.summary:q}"
@@ -98,8 +98,11 @@ rule resample_source:
 
 def source_repositories():
     """{source: its hub repository's key in the lock} for the sources read from the hub."""
-    return {name: HUB_FOLDERS[spec["path"]] for name, spec in config["sources"].items()
-            if spec.get("path") in HUB_FOLDERS}
+    return {
+        name: HUB_FOLDERS[spec["path"]]
+        for name, spec in config["sources"].items()
+        if spec.get("path") in HUB_FOLDERS
+    }
 
 
 rule data_report:
@@ -110,13 +113,13 @@ rule data_report:
         code=code("data_report.py"),
     output:
         report("results/data/report.csv", caption="../report/data_report.rst", category="Data"),
-    params:
-        paper_counts=json.dumps(config.get("paper_counts", {}), sort_keys=True),
-        repositories=json.dumps(source_repositories(), sort_keys=True),
     log:
         "results/logs/data_report.log",
     benchmark:
         "results/benchmarks/data_report.tsv"
+    params:
+        paper_counts=json.dumps(config.get("paper_counts", {}), sort_keys=True),
+        repositories=json.dumps(source_repositories(), sort_keys=True),
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data_report.py --prepared {input.prepared:q}"
         " --resampled {input.resampled:q} --paper-counts {params.paper_counts:q}"
@@ -129,12 +132,12 @@ rule build_tokenizer:
         code=code("build_tokenizer.py"),
     output:
         directory("results/tokenizer"),
-    params:
-        min_frequency=config.get("tokenizer", {}).get("min_frequency", 1),
     log:
         "results/logs/build_tokenizer.log",
     benchmark:
         "results/benchmarks/build_tokenizer.tsv"
+    params:
+        min_frequency=config.get("tokenizer", {}).get("min_frequency", 1),
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/build_tokenizer.py --inputs {input.corpus:q}"
         " --min-frequency {params.min_frequency} --output-dir {output:q} > {log:q} 2>&1"

@@ -11,15 +11,15 @@ rule score_rm:
     output:
         tests=expand("results/{{rep}}scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
         heldout=expand("results/{{rep}}heldout_scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
-    params:
-        settings=scoring_settings,
-    threads: 1
-    resources:
-        **job_resources(base_block, training=False),
     log:
         "results/logs/score_rm/{rep}{base}/{scheme}.log",
     benchmark:
         "results/benchmarks/score_rm/{rep}{base}/{scheme}.tsv"
+    threads: 1
+    resources:
+        **job_resources(base_block, training=False),
+    params:
+        settings=scoring_settings,
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/score_rm.py --rm {input.rm:q} --inputs {input.tests:q} {input.heldout:q}"
         " --outputs {output.tests:q} {output.heldout:q}"
@@ -33,15 +33,15 @@ rule evaluate_rm:
         code=code("evaluate_rm.py"),
     output:
         "results/{rep}metrics/{base}.csv",
+    log:
+        "results/logs/evaluate_rm/{rep}{base}.log",
+    benchmark:
+        "results/benchmarks/evaluate_rm/{rep}{base}.tsv"
     params:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
         tests=keyed("tests", SOURCES),
         bins=config["evaluation"]["bins"],
         tie_credit=TIE_CREDIT,
-    log:
-        "results/logs/evaluate_rm/{rep}{base}.log",
-    benchmark:
-        "results/benchmarks/evaluate_rm/{rep}{base}.tsv"
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --tests {params.tests:q} --bins {params.bins} --tie-credit {params.tie_credit} --output {output:q}"
@@ -55,14 +55,14 @@ rule table2:
     output:
         csv=report("results/table2.csv", caption="../report/table2.rst", category="Tables"),
         markdown="results/table2.md",
-    params:
-        mix=MIX,
-        ece_bins=TABLE2["ece_bins"],
-        ece=TABLE2["ece"],
     log:
         "results/logs/table2.log",
     benchmark:
         "results/benchmarks/table2.tsv"
+    params:
+        mix=MIX,
+        ece_bins=TABLE2["ece_bins"],
+        ece=TABLE2["ece"],
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table2.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output.csv:q} --markdown {output.markdown:q}"
@@ -78,13 +78,13 @@ rule table2_seeds:
         code=code("make_table2_seeds.py"),
     output:
         report("results/table2_seeds.csv", caption="../report/table2_seeds.rst", category="Tables"),
+    log:
+        "results/logs/table2_seeds.log",
     params:
         metrics=keyed("metrics", SEED_METRIC_KEYS),
         mix=MIX,
         ece_bins=TABLE2["ece_bins"],
         ece=TABLE2["ece"],
-    log:
-        "results/logs/table2_seeds.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table2_seeds.py --metrics {params.metrics:q} --sources {SOURCES:q}"
         " --mix {params.mix:q} --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output:q} > {log:q} 2>&1"
@@ -95,16 +95,20 @@ rule outliers:
         scores=score_files(FOCUS_SCHEMES, ANALYSIS["focus"]),
         code=code("make_outliers.py"),
     output:
-        csv=report("results/outliers/{base}.csv", caption="../report/outliers.rst", category="Tables",
-                   subcategory="{base}"),
+        csv=report(
+            "results/outliers/{base}.csv",
+            caption="../report/outliers.rst",
+            category="Tables",
+            subcategory="{base}",
+        ),
         markdown="results/outliers/{base}.md",
+    log:
+        "results/logs/outliers/{base}.log",
     params:
         scores=keyed("scores", score_keys(FOCUS_SCHEMES, ANALYSIS["focus"])),
         mix=MIX,
         factor=ANALYSIS["outlier_iqr"],
         ece_bins=TABLE2["ece_bins"],
-    log:
-        "results/logs/outliers/{base}.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_outliers.py --base {wildcards.base:q} --scores {params.scores:q} --mix {params.mix:q}"
         " --iqr-factor {params.factor} --ece-bins {params.ece_bins}"
@@ -113,19 +117,28 @@ rule outliers:
 
 rule ksweep:
     input:
-        scores=score_files([*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES], ANALYSIS["focus"],
-                           root="results/{rep}scores"),
+        scores=score_files(
+            [*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES],
+            ANALYSIS["focus"],
+            root="results/{rep}scores",
+        ),
         code=code("make_ksweep.py"),
     output:
-        report("results/{rep}ksweep/{base}.csv", caption="../report/ksweep.rst", category="Tables",
-               subcategory="{base}"),
+        report(
+            "results/{rep}ksweep/{base}.csv",
+            caption="../report/ksweep.rst",
+            category="Tables",
+            subcategory="{base}",
+        ),
+    log:
+        "results/logs/ksweep/{rep}{base}.log",
     params:
-        scores=keyed("scores", score_keys([*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES], ANALYSIS["focus"])),
+        scores=keyed(
+            "scores", score_keys([*names.singles(ANALYSIS["focus"]), *KSWEEP_SCHEMES], ANALYSIS["focus"])
+        ),
         mixes=[f"{k}={mix}" for k, mix in KSWEEP.items()],
         ece_bins=TABLE2["ece_bins"],
         tie_credit=TIE_CREDIT,
-    log:
-        "results/logs/ksweep/{rep}{base}.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_ksweep.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --mixes {params.mixes:q} --ece-bins {params.ece_bins} --tie-credit {params.tie_credit} --output {output:q}"
@@ -144,16 +157,20 @@ rule calibration:
         heldout=score_files(TABLE2_SCHEMES, SOURCES, root="results/heldout_scores"),
         code=code("make_calibration.py"),
     output:
-        report("results/calibration/{base}.csv", caption="../report/calibration.rst", category="Tables",
-               subcategory="{base}"),
+        report(
+            "results/calibration/{base}.csv",
+            caption="../report/calibration.rst",
+            category="Tables",
+            subcategory="{base}",
+        ),
+    log:
+        "results/logs/calibration/{base}.log",
     params:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
         heldout=keyed("heldout", score_keys(TABLE2_SCHEMES, SOURCES)),
         fits=[f"{scheme}={','.join(fitted)}" for scheme, fitted in calibration_fits().items()],
         ece_bins=TABLE2["ece_bins"],
         tie_credit=TIE_CREDIT,
-    log:
-        "results/logs/calibration/{base}.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_calibration.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --heldout {params.heldout:q} --fits {params.fits:q} --ece-bins {params.ece_bins}"
@@ -167,13 +184,18 @@ rule truth:
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         code=code("make_truth.py"),
     output:
-        report("results/truth/{base}.csv", caption="../report/truth_table.rst", category="Tables", subcategory="{base}"),
+        report(
+            "results/truth/{base}.csv",
+            caption="../report/truth_table.rst",
+            category="Tables",
+            subcategory="{base}",
+        ),
+    log:
+        "results/logs/truth/{base}.log",
     params:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
         tests=keyed("tests", SOURCES),
         bins=TABLE2["ece_bins"],
-    log:
-        "results/logs/truth/{base}.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_truth.py --base {wildcards.base:q} --scores {params.scores:q} --tests {params.tests:q}"
         " --bins {params.bins} --output {output:q} > {log:q} 2>&1"
@@ -182,15 +204,23 @@ rule truth:
 # What the claims read, as (scheme, test source): every single-source RM on every source (C1, and
 # Top and Averaging), Table 2's MultiTask and MORE on every source, MORE of each K on the focus
 # sources (C6); and the held-out pairs MultiTask's and MORE's temperatures are fitted on (C4-ts).
-CLAIM_SCORES = list(dict.fromkeys(
-    [(scheme, source) for scheme in [*names.singles(SOURCES), *(names.mixed(kind, MIX) for kind in names.MIXED_KINDS)]
-     for source in SOURCES]
-    + [(names.more(mix), source) for mix in KSWEEP.values() for source in ANALYSIS["focus"]]))
+CLAIM_SCORES = list(
+    dict.fromkeys(
+        [
+            (scheme, source)
+            for scheme in [*names.singles(SOURCES), *(names.mixed(kind, MIX) for kind in names.MIXED_KINDS)]
+            for source in SOURCES
+        ]
+        + [(names.more(mix), source) for mix in KSWEEP.values() for source in ANALYSIS["focus"]]
+    )
+)
 CLAIM_HELDOUT = [(names.mixed(kind, MIX), source) for kind in names.MIXED_KINDS for source in MIXES[MIX]]
 CLAIM_SCORE_FILES, CLAIM_SCORE_KEYS = across_replicates(
-    "results/{prefix}scores/{base}/{scheme}/{source}.parquet", CLAIM_SCORES)
+    "results/{prefix}scores/{base}/{scheme}/{source}.parquet", CLAIM_SCORES
+)
 CLAIM_HELDOUT_FILES, CLAIM_HELDOUT_KEYS = across_replicates(
-    "results/{prefix}heldout_scores/{base}/{scheme}/{source}.parquet", CLAIM_HELDOUT)
+    "results/{prefix}heldout_scores/{base}/{scheme}/{source}.parquet", CLAIM_HELDOUT
+)
 
 
 rule claims:
@@ -203,6 +233,10 @@ rule claims:
     output:
         claims=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
         power="results/benchmarks/power.csv",
+    log:
+        "results/logs/claims.log",
+    # the last job of the run, when every other core is idle: its claims are judged in parallel
+    threads: 2
     params:
         scores=keyed("scores", CLAIM_SCORE_KEYS),
         heldout=keyed("heldout", CLAIM_HELDOUT_KEYS),
@@ -219,10 +253,6 @@ rule claims:
         aligned=ALIGN["ksweep"]["bases"],
         resamples=ANALYSIS["bootstrap"],
         seed=config["seed"],
-    # the last job of the run, when every other core is idle: its claims are judged in parallel
-    threads: 2
-    log:
-        "results/logs/claims.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_claims.py --scores {params.scores:q} --heldout {params.heldout:q}"
         " --tests {params.tests:q} --sources {SOURCES:q} --focus {params.focus:q} --mix {params.mix:q}"

@@ -1,6 +1,17 @@
 # Figures of the paper (and reliability diagrams beyond it), each from tidy score or table files.
-FIGURES = ["fig1_cross_dataset", "fig3_accuracy", "fig4_ece", "fig5_differences", "fig6_ksweep",
-           "fig8_outliers", "fig9_rewards", "reliability", "fig_lambda", "fig_length_bias", "truth"]
+FIGURES = [
+    "fig1_cross_dataset",
+    "fig3_accuracy",
+    "fig4_ece",
+    "fig5_differences",
+    "fig6_ksweep",
+    "fig8_outliers",
+    "fig9_rewards",
+    "reliability",
+    "fig_lambda",
+    "fig_length_bias",
+    "truth",
+]
 FIG1_SCHEMES = ["raw", *names.singles(SOURCES)]
 FIG5_SCHEMES = [*FIG1_SCHEMES, names.multitask(MIX), names.more(MIX)]
 
@@ -11,8 +22,13 @@ def figure_files(base):
 
 def figure(name):
     """A figure's PNG (in the HTML report, with its caption from report/{name}.rst) and PDF."""
-    png = report(f"results/figures/{{base}}/{name}.png", caption=f"../report/{name}.rst",
-                 category="Figures", subcategory="{base}", labels={"base": "{base}", "figure": name})
+    png = report(
+        f"results/figures/{{base}}/{name}.png",
+        caption=f"../report/{name}.rst",
+        category="Figures",
+        subcategory="{base}",
+        labels={"base": "{base}", "figure": name},
+    )
     return [png, f"results/figures/{{base}}/{name}.pdf"]
 
 
@@ -27,12 +43,12 @@ rule fig_cross_dataset:
         code=code("fig_cross_dataset.py"),
     output:
         figure("fig1_cross_dataset"),
+    log:
+        "results/logs/figures/{base}/fig1_cross_dataset.log",
     params:
         scores=keyed("scores", score_keys(FIG1_SCHEMES, SOURCES)),
         focus=ANALYSIS["focus"][-1],
         tie_credit=TIE_CREDIT,  # the paper's middle panel shows the harmless test set
-    log:
-        "results/logs/figures/{base}/fig1_cross_dataset.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_cross_dataset.py --scores {params.scores:q} --focus {params.focus:q}"
         " --tie-credit {params.tie_credit} --output {output:q} > {log:q} 2>&1"
@@ -45,11 +61,11 @@ rule fig_schemes:
     output:
         accuracy=figure("fig3_accuracy"),
         ece=figure("fig4_ece"),
+    log:
+        "results/logs/figures/{base}/fig_schemes.log",
     params:
         mix=MIX,
         ece_bins=TABLE2["ece_bins"],
-    log:
-        "results/logs/figures/{base}/fig_schemes.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_schemes.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --accuracy-output {output.accuracy:q}"
@@ -64,13 +80,13 @@ rule fig_reward_differences:
         fig5=figure("fig5_differences"),
         fig8=figure("fig8_outliers"),
         fig9=figure("fig9_rewards"),
+    log:
+        "results/logs/figures/{base}/fig_reward_differences.log",
     params:
         scores=keyed("scores", score_keys(FIG5_SCHEMES, SOURCES)),
         mix=MIX,
         focus=ANALYSIS["focus"],
         factor=ANALYSIS["outlier_iqr"],
-    log:
-        "results/logs/figures/{base}/fig_reward_differences.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_reward_differences.py --scores {params.scores:q} --mix {params.mix:q}"
         " --focus {params.focus:q} --iqr-factor {params.factor} --fig5-output {output.fig5:q}"
@@ -79,14 +95,16 @@ rule fig_reward_differences:
 
 rule fig_ksweep:
     input:
-        tables=lambda wildcards: [f"results/{prefix}ksweep/{wildcards.base}.csv" for prefix in replicates(wildcards.base).values()],
+        tables=lambda wildcards: [
+            f"results/{prefix}ksweep/{wildcards.base}.csv" for prefix in replicates(wildcards.base).values()
+        ],
         code=code("fig_ksweep.py"),
     output:
         figure("fig6_ksweep"),
-    params:
-        tables=keyed("tables", lambda wildcards: list(replicates(wildcards.base))),
     log:
         "results/logs/figures/{base}/fig6_ksweep.log",
+    params:
+        tables=keyed("tables", lambda wildcards: list(replicates(wildcards.base))),
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_ksweep.py --ksweep {params.tables:q} --output {output:q} > {log:q} 2>&1"
 
@@ -97,11 +115,11 @@ rule fig_reliability:
         code=code("fig_reliability.py"),
     output:
         figure("reliability"),
+    log:
+        "results/logs/figures/{base}/reliability.log",
     params:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
         bins=TABLE2["ece_bins"],
-    log:
-        "results/logs/figures/{base}/reliability.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_reliability.py --scores {params.scores:q} --bins {params.bins}"
         " --output {output:q} > {log:q} 2>&1"
@@ -121,7 +139,9 @@ rule fig_lambda:
 
 def length_drifts():
     """SOURCE=DRIFT of each synthetic source's length drift (its annotators' extra reward per 10 words)."""
-    return [f"{s}={spec['drift'].get('length', 0)}" for s, spec in config["sources"].items() if "drift" in spec]
+    return [
+        f"{s}={spec['drift'].get('length', 0)}" for s, spec in config["sources"].items() if "drift" in spec
+    ]
 
 
 rule fig_length_bias:
@@ -130,11 +150,11 @@ rule fig_length_bias:
         code=code("fig_length_bias.py"),
     output:
         figure("fig_length_bias"),
+    log:
+        "results/logs/figures/{base}/fig_length_bias.log",
     params:
         mix=MIX,
         drift=length_drifts(),
-    log:
-        "results/logs/figures/{base}/fig_length_bias.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_length_bias.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --length-drift {params.drift:q} --output {output:q} > {log:q} 2>&1"
@@ -150,10 +170,10 @@ rule fig_truth:
         code=code("fig_truth.py"),
     output:
         figure("truth"),
-    params:
-        mix=MIX,
     log:
         "results/logs/figures/{base}/truth.log",
+    params:
+        mix=MIX,
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_truth.py --truth {input.truth:q} --mix {params.mix:q} --output {output:q} > {log:q} 2>&1"
 

@@ -9,8 +9,11 @@ def hub_plan_entry(wildcards):
 
 
 def hub_pin(wildcards):
-    return hub.pin(HUB_REPOS[wildcards.repo], HUB_LOCKED.get(wildcards.repo),
-                   hub.read_manifest(hub_manifest(wildcards.repo)))
+    return hub.pin(
+        HUB_REPOS[wildcards.repo],
+        HUB_LOCKED.get(wildcards.repo),
+        hub.read_manifest(hub_manifest(wildcards.repo)),
+    )
 
 
 # Every snapshot by name, not only the lock: Snakemake does not look behind a present lock for a
@@ -25,12 +28,12 @@ rule hub:
 rule hub_fetch:
     output:
         hub_manifest("{repo}"),
+    log:
+        "results/logs/hub_fetch/{repo}.log",
     params:
         repo=hub_plan_entry,
         pin=hub_pin,
         folder=lambda wildcards: f"{HUB_DIR}/{wildcards.repo}",
-    log:
-        "results/logs/hub_fetch/{repo}.log",
     shell:
         "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub_fetch.py --repo {params.repo:q}"
         " --pin {params.pin:q} --folder {params.folder:q} --manifest {output:q} > {log:q} 2>&1"

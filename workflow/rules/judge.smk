@@ -26,14 +26,14 @@ rule judge:
     output:
         judgments=comparison_file("results/judgments", "jsonl"),
         ledger=comparison_file("results/judge/ledger", "csv"),
-    params:
-        judge=judge_spec,
-        world=json.dumps(config.get("synthetic", {}), sort_keys=True),
-        drift=judged_drift,
     log:
         comparison_file("results/logs/judge", "log"),
     benchmark:
         comparison_file("results/benchmarks/judge", "tsv")
+    params:
+        judge=judge_spec,
+        world=json.dumps(config.get("synthetic", {}), sort_keys=True),
+        drift=judged_drift,
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/judge_pairs.py --a {input.a:q} --b {input.b:q} --names {wildcards.a:q} {wildcards.b:q}"
         " --task {wildcards.task:q} --judge {params.judge:q} --world {params.world:q} --drift {params.drift:q}"
@@ -61,13 +61,13 @@ rule table1:
     output:
         csv=report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
         markdown="results/table1.md",
+    log:
+        "results/logs/table1.log",
     params:
         judgments=keyed("judgments", [names.key(base, task) for base in BASES for task in TASKS]),
         mix=MIX,
         sources=ALIGN["sources"],
         ece_bins=TABLE2["ece_bins"],
-    log:
-        "results/logs/table1.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table1.py --metrics {input.metrics:q} --ppl {input.ppl:q}"
         " --judgments {params.judgments:q} --mix {params.mix:q} --sources {params.sources:q} --ece-bins {params.ece_bins}"
@@ -80,18 +80,24 @@ rule fig7:
         judgments=judgment_files((p, "sft") for p in FIG7_POLICIES),
         code=code("make_fig7.py"),
     output:
-        figure=[report("results/figures/fig7_correlation.png", caption="../report/fig7_correlation.rst",
-                       category="Figures", labels={"figure": "fig7_correlation"}),
-                "results/figures/fig7_correlation.pdf"],
+        figure=[
+            report(
+                "results/figures/fig7_correlation.png",
+                caption="../report/fig7_correlation.rst",
+                category="Figures",
+                labels={"figure": "fig7_correlation"},
+            ),
+            "results/figures/fig7_correlation.pdf",
+        ],
         points="results/fig7_points.csv",
         correlation="results/fig7_correlation.csv",
+    log:
+        "results/logs/fig7.log",
     params:
         judgments=keyed("judgments", [names.key(p, task) for p in FIG7_POLICIES for task in TASKS]),
         schemes=ALIGN["ksweep"]["schemes"],
         resamples=ANALYSIS["bootstrap"],
         seed=config["seed"],
-    log:
-        "results/logs/fig7.log",
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_fig7.py --ksweep {input.ksweep:q} --judgments {params.judgments:q}"
         " --schemes {params.schemes:q} --resamples {params.resamples} --seed {params.seed}"

@@ -56,8 +56,13 @@ def job_record(rule_, wildcards):
             params = rule_.expand_params(wildcards, inputs, outputs, None)[0]
         finally:
             _recording.discard(key)
-        record = {"rule": rule_.name, "wildcards": wildcards, "shell": rule_.shellcmd, "params": dict(params.items()),
-                  "inputs": {path: input_fingerprint(path) for path in inputs if not path.startswith(PROVENANCE)}}
+        record = {
+            "rule": rule_.name,
+            "wildcards": wildcards,
+            "shell": rule_.shellcmd,
+            "params": dict(params.items()),
+            "inputs": {path: input_fingerprint(path) for path in inputs if not path.startswith(PROVENANCE)},
+        }
         text = json.dumps(record, sort_keys=True, indent=1, default=str) + "\n"
         _records[key] = text, hashlib.sha256(text.encode()).hexdigest()
     return _records[key]
@@ -98,7 +103,9 @@ def decision(rule_):
 
     def decision_input(wildcards):
         wildcards = dict(wildcards.items())
-        path = decision_file(min(rule_.expand_output(wildcards)[0]))  # not the first listed: the order may change
+        path = decision_file(
+            min(rule_.expand_output(wildcards)[0])
+        )  # not the first listed: the order may change
         if job_key(rule_, wildcards) in _recording or not workflow.is_main_process:
             return path
         text = job_record(rule_, wildcards)[0]

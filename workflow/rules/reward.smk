@@ -49,18 +49,18 @@ rule pretrain_base:
         code=code("launch.py", "train_policy.py"),
     output:
         directory(lm_folder("{base}")),
+    log:
+        "results/logs/pretrain_base/{base}.log",
+    benchmark:
+        "results/benchmarks/pretrain_base/{base}.tsv"
+    threads: 1
+    resources:
+        **job_resources(base_block, training=True),
     params:
         policy=base_lm_spec,
         settings=base_lm_settings,
         seed=config["seed"],
         checkpoints="results/checkpoints/lm/{base}",
-    threads: 1
-    resources:
-        **job_resources(base_block, training=True),
-    log:
-        "results/logs/pretrain_base/{base}.log",
-    benchmark:
-        "results/benchmarks/pretrain_base/{base}.tsv"
     shell:
         train_policy("--pairs {input.pairs:q} --responses chosen rejected")
 
@@ -73,6 +73,13 @@ rule train_rm:
         code=code("launch.py", "train_rm.py"),
     output:
         directory("results/{rep}rm/{base}/{scheme}"),
+    log:
+        "results/logs/train_rm/{rep}{base}/{scheme}.log",
+    benchmark:
+        "results/benchmarks/train_rm/{rep}{base}/{scheme}.tsv"
+    threads: 1
+    resources:
+        **job_resources(base_block, training=True),
     params:
         base=base_spec,
         init=lambda wildcards: [arg for path in base_lm(wildcards.base) for arg in ("--init", path)],
@@ -81,13 +88,6 @@ rule train_rm:
         cpu_ranks=lambda wildcards: json.loads(reward_settings(wildcards)).get("cpu_ranks", 1),
         seed=replicate_seed,
         checkpoints="results/checkpoints/{rep}rm/{base}/{scheme}",
-    threads: 1
-    resources:
-        **job_resources(base_block, training=True),
-    log:
-        "results/logs/train_rm/{rep}{base}/{scheme}.log",
-    benchmark:
-        "results/benchmarks/train_rm/{rep}{base}/{scheme}.tsv"
     shell:
         "python {SCRIPTS:q}/launch.py --cpu-ranks {params.cpu_ranks} {SCRIPTS:q}/train_rm.py --base {params.base:q} {params.init:q}"
         " --scheme {params.kind:q} --train {input.train:q} --settings {params.settings:q} --seed {params.seed}"
