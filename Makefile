@@ -89,7 +89,7 @@ FAST := not slow and not cluster and not browser and not deepspeed and not conta
 test-fast: $(STAMP)
 	pytest -m "$(FAST)"
 
-# The GPU check on a node without a package registry (README: The GPU check). A stock CUDA image
+# The GPU check on a node without a package registry (docs/gpu-check.md). A stock CUDA image
 # has Python, torch, transformers, numpy, packaging, tqdm, pandas, pyyaml...; it lacks DeepSpeed and
 # what DeepSpeed needs beyond those. The wheelhouse carries exactly that, for Python 3.11 and 3.12 on
 # x86-64 Linux; scripts/gpu_node.sh installs it there with --no-index into a folder of its own.

@@ -5,7 +5,7 @@
 #   scripts/gpu_node.sh --output x.csv ...   # any options of scripts/bench_gpu.py (--tiny: the CPU run)
 #   scripts/gpu_node.sh --install-only      # only install, and print the folder
 #
-# The node must have Python 3.11 or 3.12 with torch and transformers (README: The GPU check). What it
+# The node must have Python 3.11 or 3.12 with torch and transformers (docs/gpu-check.md). What it
 # lacks, DeepSpeed and its dependencies, comes from the wheelhouse built where a registry is
 # (`make wheelhouse`) and carried with the checkout: installed with --no-index and without resolving
 # (the node's torch and numpy stay as they are) into a folder of its own, .gpu-node/pyX.Y, which only

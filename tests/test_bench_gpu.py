@@ -1,6 +1,6 @@
 """The GPU check (scripts/bench_gpu.py) at tiny dimensions on the CPU: its whole code path runs
 (DeepSpeed ZeRO-2 and ZeRO-3 with offload on one gloo rank, the batch search, bucketed scoring,
-sampling) and its CSV has the columns and rows the README's GPU command reports."""
+sampling) and its CSV has the columns and rows the GPU command of docs/gpu-check.md reports."""
 
 import json
 import math

@@ -17,7 +17,7 @@ from more_lib import io, length_bias
 from more_lib.errors import DataError
 from tests.test_reward import REPO
 
-# the stated limits (README, "When things go wrong"), pinned here as numbers
+# the stated limits (docs/troubleshooting.md), pinned here as numbers
 MAX_LINE_BYTES, MAX_TEXT_CHARS, MAX_JSON_DEPTH = 1 << 20, 100_000, 64
 GOOD = {"id": "a", "source": "s", "prompt": "human: hi ", "chosen": "hello", "rejected": "go"}
 

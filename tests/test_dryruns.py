@@ -65,7 +65,7 @@ def test_paper_dag_dry_runs_through_the_slurm_profile(tmp_path):
     assert online == {"hub_fetch"}, online
 
 
-# The README's list of local rules (Execution: local rules).
+# The list of local rules in docs/paper-world.md (Local rules).
 LOCAL_RULES = {"hub", "hub_fetch", "hub_lock", "hub_refresh", "data_report", "evaluate_rm", "table2", "table2_seeds", "outliers", "ksweep", "calibration", "truth",
                "claims", "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
                "fig_lambda", "fig_length_bias", "fig_truth", "fig_claims", "fig7", "rjs_select", "selection_table",

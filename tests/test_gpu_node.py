@@ -1,4 +1,4 @@
-"""The GPU check as a stock CUDA node runs it (README: The GPU check), as far as this machine can
+"""The GPU check as a stock CUDA node runs it (docs/gpu-check.md), as far as this machine can
 recreate one: `make wheelhouse` here, then a fresh virtual environment with this machine's torch, the
 oldest transformers pyproject.toml allows and only the stock image's other packages (no DeepSpeed,
 hjson or pydantic), no package registry, and scripts/gpu_node.sh running the check with --tiny.

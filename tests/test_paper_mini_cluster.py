@@ -34,7 +34,7 @@ MINI = REPO / "config" / "paper-mini.yaml"
 KEY = "sk-paper-mini-test-key-31f0"
 CANCELLED_RM = "results/rm/llama-2-7b/more-all"  # ZeRO-3 on two CPU ranks: the distributed checkpoint path
 # The four bases' 288 jobs take about 30 minutes through SLURM on 2 cores, over this test's 15-minute
-# budget; one Pythia and one Llama base keep every kind of job (README "Running the paper world").
+# budget; one Pythia and one Llama base keep every kind of job (docs/paper-world.md).
 BASES = ["pythia-1.4b", "llama-2-7b"]
 DROPPED = "bases: {pythia-2.8b: null, llama-2-13b: null}\n"
 RM_SCHEMES = ["raw", "single-helpful", "single-harmless", "single-oasst1", "single-webgpt", "single-summ",

@@ -27,7 +27,7 @@ rule bench_reward:
         " --overhead-csv {output.overhead:q} --scoring-csv {output.scoring:q} > {log:q} 2>&1"
 
 
-# The GPU check (README: Devices and precision): run on a GPU node, e.g.
+# The GPU check (docs/gpu-check.md): run on a GPU node, e.g.
 #   snakemake --profile slurm results/benchmarks/gpu.csv
 # Architectures come from config/models/, so it needs no download.
 rule bench_gpu:

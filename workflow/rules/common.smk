@@ -24,7 +24,7 @@ from more_lib import config_check, hub, names  # noqa: E402
 
 # Snakemake reads a nested `--config` value with YAML's BaseLoader, every leaf a string (replicates=
 # '{seeds: [1, 2]}' gives seeds ['1', '2']): a value it read as a mapping or a list is read again as a
-# config file would be, so that `--config` takes YAML as the README shows. Scalars keep Snakemake's reading.
+# config file would be, so that `--config` takes YAML as docs/configuration.md shows. Scalars keep Snakemake's reading.
 for entry in workflow.config_settings.config_args or []:
     name, _, value = entry.partition("=")
     if isinstance(workflow.config_settings.config.get(name), (dict, list)):
