@@ -314,6 +314,7 @@ def _module_file(name):
     return next((f for f in (path.with_suffix(".py"), path / "__init__.py") if f.is_file()), None)
 
 
+@functools.cache
 def _library_imports(path, package):
     """The more_lib modules a Python file imports, wherever the import statement is: `from P import x`
     names the module P.x where there is one, else P itself. `package` resolves relative imports."""
