@@ -92,7 +92,7 @@ test-fast: $(STAMP)
 # The GPU check on a node without a package registry (docs/gpu-check.md). A stock CUDA image
 # has Python, torch, transformers, numpy, packaging, tqdm, pandas, pyyaml...; it lacks DeepSpeed and
 # what DeepSpeed needs beyond those. The wheelhouse carries exactly that, for Python 3.11 and 3.12 on
-# x86-64 Linux; scripts/gpu_node.sh installs it there with --no-index into a folder of its own.
+# x86-64 Linux; scripts/benchmarks/gpu_node.sh installs it there with --no-index into a folder of its own.
 WHEELHOUSE ?= wheelhouse
 GPU_NODE_PYTHONS := 3.11 3.12
 GPU_NODE_WHEELS := hjson==3.1.0 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 \

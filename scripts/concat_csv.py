@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from more_lib import cli, io
+from more_lib.core import cli, io
 
 
 def main():

@@ -11,14 +11,14 @@ a laptop, a 1-GPU node and an 8-GPU SLURM allocation:
   else SLURM_GPUS_ON_NODE (what SLURM allocated on this node), else none.
 Without a GPU, `--cpu-ranks N` (N > 1; a base's `reward.cpu_ranks`) runs N CPU ranks under torchrun
 instead: DeepSpeed with gloo, the distributed path of the GPU ranks on a machine without GPUs.
-A job of one CPU process in a local run is a fork of the run's warm server (more_lib.warm_start),
+A job of one CPU process in a local run is a fork of the run's warm server (more_lib.core.warm_start),
 which has imported torch and the rest already; the same script, arguments and streams.
 """
 
 import os
 import sys
 
-from more_lib import warm_start
+from more_lib.core import warm_start
 
 NO_DEVICES = {"", "-1", "NoDevFiles"}
 

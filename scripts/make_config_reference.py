@@ -1,5 +1,5 @@
 """config/README.md, the config reference: every key of the config schema with its type, default, meaning
-and what a change to it rebuilds (derived from the workflow's decision records, more_lib.config_reference).
+and what a change to it rebuilds (derived from the workflow's decision records, more_lib.core.config_reference).
 
     python scripts/make_config_reference.py            # writes config/README.md
     python scripts/make_config_reference.py --check    # exits 1 naming the first key that drifted
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from more_lib import cli, config_reference, io
+from more_lib.core import cli, config_reference, io
 
 
 def main():

@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from more_lib import ablations, data, length_bias, names, progress
+from more_lib.ablations import momentum as ablations
+from more_lib.core import names, progress
+from more_lib.data import records as data
+from more_lib.evaluate import length_bias
 from tests.workflow_run import DEFAULT, SMOKE, job_counts, snakemake
 
 SMOKE_CONFIG = yaml.safe_load(SMOKE.read_text())

@@ -10,7 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from more_lib import policy, rjs, synthetic
+from more_lib.align import policy, rjs
+from more_lib.data import synthetic
 from tests.test_reward import CONFIG, REPO, kill_at_first_checkpoint, run, weights, world  # noqa: F401 (world is a fixture)
 
 POLICY = {"tokenizer": None, "template": "{prompt}",
@@ -28,7 +29,7 @@ def tokenizer(world):  # noqa: F811
 
 def train_command(world, output, max_steps=None, launcher=(sys.executable,)):  # noqa: F811
     spec = dict(POLICY, tokenizer=world["base"]["tokenizer"])
-    command = [*launcher, str(REPO / "scripts" / "train_policy.py"), "--policy", json.dumps(spec),
+    command = [*launcher, str(REPO / "scripts" / "align" / "train_policy.py"), "--policy", json.dumps(spec),
                "--pairs", str(world["files"][0]), "--responses", "chosen", "rejected",
                "--settings", json.dumps(SETTINGS), "--seed", "3", "--output", str(output),
                "--checkpoint-dir", str(output) + ".ckpt"]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from more_lib import metrics, outliers, tables, temperature, verdicts
+from more_lib.evaluate import metrics, outliers, tables, temperature, verdicts
 
 SOURCES = ["helpful", "harmless", "summ"]
 

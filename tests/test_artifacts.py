@@ -1,4 +1,4 @@
-"""Artifacts checked on read: a score or metric file that breaks its producer's promise (more_lib.artifacts.ARTIFACTS:
+"""Artifacts checked on read: a score or metric file that breaks its producer's promise (more_lib.core.artifacts.ARTIFACTS:
 one row per test pair, unique ids, its columns and their kinds, finite rewards) stops the reader with one
 line naming the file, and scoring refuses to write a non-finite reward."""
 
@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from more_lib import data, models, names, tables
-from more_lib.errors import DataError
+from more_lib.core import names
+from more_lib.core.errors import DataError
+from more_lib.data import records as data
+from more_lib.evaluate import tables
+from more_lib.reward import models
 from tests.test_reward import REPO
 
 SOURCES = ["helpful", "harmless"]
@@ -94,7 +97,7 @@ def run_script(name, *args):
 
 
 def evaluate(scored, tmp_path):
-    return run_script("evaluate_rm.py", "--base", "b", "--bins", 10, "--output", tmp_path / "metrics.csv",
+    return run_script("evaluate/evaluate_rm.py", "--base", "b", "--bins", 10, "--output", tmp_path / "metrics.csv",
                       "--scores", *[f"{names.key(*key)}={path}" for key, path in scored.items()],
                       "--tests", *[f"{source}={tmp_path / f'{source}.jsonl'}" for source in SOURCES])
 
@@ -130,7 +133,7 @@ def metrics_file(scored, tmp_path):
 def test_table2_refuses_a_broken_metrics_file_in_one_line(scored, tmp_path, damage, message):
     path = metrics_file(scored, tmp_path)
     damage(pd.read_csv(path)).to_csv(path, index=False)
-    result = run_script("make_table2.py", "--metrics", path, "--sources", *SOURCES, "--mix", "all", "--ece-bins", 10,
+    result = run_script("evaluate/make_table2.py", "--metrics", path, "--sources", *SOURCES, "--mix", "all", "--ece-bins", 10,
                         "--ece", "mean", "--output", tmp_path / "table2.csv", "--markdown", tmp_path / "table2.md")
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr[-2000:]
     assert re.match(rf"error: {re.escape(str(path))}: {message}$", result.stderr)
@@ -149,7 +152,7 @@ def test_scoring_refuses_to_write_a_non_finite_reward(tmp_path):
     models.save_pretrained(model, tokenizer, tmp_path / "rm")
     data.write_records(pairs_of("helpful"), tmp_path / "helpful.jsonl")
     output = tmp_path / "scores" / "helpful.parquet"
-    result = run_script("score_rm.py", "--rm", tmp_path / "rm", "--inputs", tmp_path / "helpful.jsonl",
+    result = run_script("evaluate/score_rm.py", "--rm", tmp_path / "rm", "--inputs", tmp_path / "helpful.jsonl",
                         "--outputs", output, "--settings", '{"max_length": 32, "score_batch_size": 8}')
     assert result.returncode == 1, result.stderr[-2000:]
     assert result.stderr.splitlines()[-1] == (f"error: {output}: not written: 20 non-finite r_chosen value(s), the "

@@ -1,4 +1,4 @@
-"""The GPU check (scripts/bench_gpu.py) at tiny dimensions on the CPU: its whole code path runs
+"""The GPU check (scripts/benchmarks/bench_gpu.py) at tiny dimensions on the CPU: its whole code path runs
 (DeepSpeed ZeRO-2 and ZeRO-3 with offload on one gloo rank, the batch search, bucketed scoring,
 sampling) and its CSV has the columns and rows the GPU command of docs/gpu-check.md reports."""
 
@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from more_lib import gpu_setup, models, policy, scoring
+from more_lib.align import policy
+from more_lib.benchmarks import gpu_setup
+from more_lib.reward import models, scoring
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ["device", "peak_tflops", "measure", "settings", "layout", "scheme", "precision", "zero", "pairs_per_source",
@@ -27,7 +29,7 @@ def gpu_csv(tmp_path_factory):
     output = tmp_path_factory.mktemp("bench") / "gpu.csv"
     # no inherited torchrun variables: the script sets up its own one-rank world
     env = {k: v for k, v in os.environ.items() if k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"}}
-    result = subprocess.run([sys.executable, REPO / "scripts" / "bench_gpu.py", "--tiny", "--threads", "1", "--output",
+    result = subprocess.run([sys.executable, REPO / "scripts" / "benchmarks" / "bench_gpu.py", "--tiny", "--threads", "1", "--output",
                              output],
                             check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -202,7 +204,7 @@ def _forward_kwargs(model):
 
 def test_real_tokens_of_a_packed_batch_are_those_of_the_padded_one():
     """MFU counts real tokens in both layouts: a padded batch's mask and a packed batch's ends agree."""
-    from more_lib import gpu_check
+    from more_lib.benchmarks import gpu_check
 
     tokenizer = gpu_setup.word_tokenizer(512)
     texts = ["w1 w2 w3 w4 w5", "w4", "w7 w8"]
@@ -235,7 +237,7 @@ OUT_OF_MEMORY_WHILE_MEASURING = """
 import sys
 import numpy as np
 import torch
-from more_lib import gpu_check, gpu_setup
+from more_lib.benchmarks import gpu_check, gpu_setup
 
 def out_of_memory(*args, **kwargs):
     raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB (simulated)")

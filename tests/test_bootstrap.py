@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from more_lib import bootstrap
+from more_lib.evaluate import bootstrap
 
 DRAWS = 10_000  # simulated experiments per regime: coverage's standard error is 0.002
 PAIRS = 100

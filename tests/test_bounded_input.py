@@ -13,8 +13,9 @@ import sys
 import pytest
 import torch
 
-from more_lib import io, length_bias
-from more_lib.errors import DataError
+from more_lib.core import io
+from more_lib.core.errors import DataError
+from more_lib.evaluate import length_bias
 from tests.test_reward import REPO
 
 # the stated limits (docs/troubleshooting.md), pinned here as numbers
@@ -60,7 +61,7 @@ def test_a_data_path_that_is_no_regular_file_fails_in_one_line(tmp_path, train):
     spec = {"kind": "jsonl", "train": str(train), "test": str(jsonl(tmp_path / "test.jsonl", json.dumps(GOOD)))}
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "prepare_data.py"), "--source", "s", "--spec", json.dumps(spec),
+        [sys.executable, str(REPO / "scripts" / "data" / "prepare_data.py"), "--source", "s", "--spec", json.dumps(spec),
          "--world", "{}", "--seed", "1", "--train", out / "train.jsonl", "--test", out / "test.jsonl",
          "--report", out / "report.json"],
         check=False, capture_output=True, text=True, timeout=120, preexec_fn=_two_gigabytes)
@@ -93,7 +94,7 @@ def test_a_checkpoint_save_on_a_full_disk_says_the_room_it_needs(small_disk):
 
 def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
     """The 8 MB checkpoint a job was writing when Snakemake or SLURM cancelled it."""
-    writer = ("import sys, time\nfrom more_lib import io\n"
+    writer = ("import sys, time\nfrom more_lib.core import io\n"
               "with io.atomic_path(sys.argv[1]) as tmp:\n"
               "    tmp.write_bytes(bytes(8 << 20))\n"
               "    print('written', flush=True)\n"

@@ -11,8 +11,10 @@ import pytest
 import yaml
 from scipy import stats
 
-from more_lib import bootstrap, claims, names, permutation, power, synthetic, truth, verdicts
-from more_lib.seeding import rng_for
+from more_lib.core import names
+from more_lib.core.seeding import rng_for
+from more_lib.data import synthetic
+from more_lib.evaluate import bootstrap, claims, permutation, power, truth, verdicts
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -255,7 +257,7 @@ def test_forest_plot_draws_one_base_and_names_a_missing_one(tmp_path):
     data = [replicate({"single": calibrated, "multitask": calibrated, "more": calibrated}, 0)]
     verdicts.claims_table("b", data, SOURCES, None, SETTINGS, 50, seed=7).to_csv(tmp_path / "claims.csv", index=False)
     figure = [tmp_path / "forest.png", tmp_path / "forest.pdf"]
-    script = [sys.executable, str(REPO / "scripts" / "fig_claims.py"), "--claims", str(tmp_path / "claims.csv")]
+    script = [sys.executable, str(REPO / "scripts" / "figures" / "fig_claims.py"), "--claims", str(tmp_path / "claims.csv")]
     done = subprocess.run([*script, "--base", "b", "--output", *map(str, figure)], check=False, capture_output=True,
                           text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

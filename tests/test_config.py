@@ -1,4 +1,4 @@
-"""Config validation (more_lib.config_check): strict integers, validated overrides, world feature
+"""Config validation (more_lib.core.config_check): strict integers, validated overrides, world feature
 names, names that cannot reach a path or a shell command, one short line per problem, naming the key."""
 
 import copy
@@ -9,8 +9,8 @@ import time
 import pytest
 import yaml
 
-from more_lib import config_check
-from more_lib.errors import ConfigError
+from more_lib.core import config_check
+from more_lib.core.errors import ConfigError
 from tests.tiny_world import merged
 from tests.workflow_run import DEFAULT, PAPER, REPO, SMOKE, snakemake
 

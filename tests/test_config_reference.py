@@ -1,4 +1,4 @@
-"""config/README.md, the config reference (more_lib/config_reference.py): generated, and checked so that it
+"""config/README.md, the config reference (more_lib/core/config_reference.py): generated, and checked so that it
 cannot drift from the schema, the configs or the workflow. The drift tests work on copies in tmp_path: a
 reference rendered from the shipped schema and configs, then a schema or a config changed beside it."""
 
@@ -8,8 +8,8 @@ import sys
 import pytest
 import yaml
 
-from more_lib import config_reference
-from more_lib.config_reference import DEFAULT, PAPER, README, REPO, SCHEMA
+from more_lib.core import config_reference
+from more_lib.core.config_reference import DEFAULT, PAPER, README, REPO, SCHEMA
 
 REGENERATE = "(regenerate: python scripts/make_config_reference.py)"
 

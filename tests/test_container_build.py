@@ -114,7 +114,7 @@ def test_a_job_runs_in_the_image_as_snakemake_sdm_apptainer_composes_it(image, s
         shutil.copytree(smoke_run.repo / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
     # Which more_lib the job imports: the checkout's (first on PYTHONPATH, workflow/rules/common.smk)
     # leaves this mark in the working directory; the copy installed in the image would not.
-    with (checkout / "more_lib" / "prepare.py").open("a") as module:
+    with (checkout / "more_lib" / "data" / "prepare.py").open("a") as module:
         module.write('\nimport sys  # noqa: E402\n'
                      'open("more_lib_origin", "w").write(f"{__name__} from {__file__} in {sys.prefix}")\n')
     stand_in = tmp_path / "bin" / "apptainer"
@@ -135,6 +135,6 @@ def test_a_job_runs_in_the_image_as_snakemake_sdm_apptainer_composes_it(image, s
     assert f"exec --home {checkout} " in composed[0] and f" {image} bash -c " in composed[0]
     origin = (checkout / "more_lib_origin").read_text()
     print(origin)
-    assert origin == f"more_lib.prepare from {checkout}/more_lib/prepare.py in /usr/local"
+    assert origin == f"more_lib.data.prepare from {checkout}/more_lib/data/prepare.py in /usr/local"
     for name in outputs:
         assert sha256(checkout / name) == sha256(smoke_run.workdir / name), f"{name} differs inside the image"

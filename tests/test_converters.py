@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from more_lib.converters import (
+from more_lib.core.errors import ConfigError, DataError
+from more_lib.data.converters import (
     CONVERTERS,
     convert_hh,
     convert_oasst1,
@@ -22,9 +23,8 @@ from more_lib.converters import (
     convert_webgpt,
     load_split,
 )
-from more_lib.data import check_unique_ids, validate_record
-from more_lib.errors import ConfigError, DataError
-from more_lib.prepare import paper_count_warnings, prepare_source, report_table
+from more_lib.data.prepare import paper_count_warnings, prepare_source, report_table
+from more_lib.data.records import check_unique_ids, validate_record
 from tests.hub_fixtures import (
     FIXTURES,
     build_hub_mirror,

@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
-from more_lib import data
-from more_lib.errors import DataError
-from more_lib.seeding import rng_for
+from more_lib.core.errors import DataError
+from more_lib.core.seeding import rng_for
+from more_lib.data import records as data
 
 
 def record(i, chosen="good answer", rejected="bad answer", **extra):

@@ -1,4 +1,4 @@
-"""One device and precision policy (more_lib/device.py): what it picks on this machine, that it
+"""One device and precision policy (more_lib/core/device.py): what it picks on this machine, that it
 overrides the dtype a config or checkpoint names, and an audit that every model of scripts/ and
 more_lib/ is created, placed and fed through it."""
 
@@ -12,17 +12,19 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from more_lib import device, io, models, policy
+from more_lib.align import policy
+from more_lib.core import device, io
+from more_lib.reward import models
 
 REPO = Path(__file__).resolve().parents[1]
-HELPER = REPO / "more_lib" / "device.py"
+HELPER = REPO / "more_lib" / "core" / "device.py"
 TINY = io.read_json(REPO / "config" / "models" / "tiny-gpt-neox.json")  # names torch_dtype float16
 SOURCES = sorted([*(REPO / "scripts").rglob("*.py"), *(REPO / "more_lib").rglob("*.py")])
 # Scripts that create a model (or the library module that does it for a script), and the library
 # functions through which they must do it.
-ENTRY_POINTS = ["scripts/train_rm.py", "scripts/train_policy.py", "scripts/score_rm.py", "scripts/rjs_score.py",
-                "scripts/rjs_sample.py", "scripts/generate.py", "scripts/perplexity.py", "more_lib/reward_bench.py",
-                "more_lib/gpu_check.py"]
+ENTRY_POINTS = ["scripts/reward/train_rm.py", "scripts/align/train_policy.py", "scripts/evaluate/score_rm.py", "scripts/align/rjs_score.py",
+                "scripts/align/rjs_sample.py", "scripts/align/generate.py", "scripts/align/perplexity.py", "more_lib/benchmarks/reward.py",
+                "more_lib/benchmarks/gpu_check.py"]
 MODEL_MAKERS = {"build_reward_model", "load_reward_model", "build_policy", "load_policy"}
 
 
@@ -109,7 +111,7 @@ def test_on_a_cpu_machine_the_job_runs_on_the_cpu_in_fp32():
 
 def test_a_job_without_visible_gpus_picks_the_cpu():
     """CUDA_VISIBLE_DEVICES='' (a SLURM CPU job) hides every GPU, on any machine."""
-    code = "from more_lib import device; print(device.job_device(), device.weight_dtype(training=False))"
+    code = "from more_lib.core import device; print(device.job_device(), device.weight_dtype(training=False))"
     result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                             env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, cwd=REPO)
     assert result.stdout.split() == ["cpu", "torch.float32"]

@@ -14,7 +14,11 @@ import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.patches import PathPatch, StepPatch
 
-from more_lib import fig_cross_dataset, fig_differences, metrics, names, outliers, plotting, tables
+from more_lib.core import names
+from more_lib.evaluate import metrics, outliers, tables
+from more_lib.figures import cross_dataset as fig_cross_dataset
+from more_lib.figures import differences as fig_differences
+from more_lib.figures import plotting
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ["helpful", "harmless", "webgpt"]
@@ -98,16 +102,16 @@ def rendered(inputs):
     """Every figure written by its script; the output prefixes by figure name."""
     out = inputs / "out"
     scripts = [
-        ("fig_cross_dataset.py", "--scores", *keyed_args(inputs / "scores", SINGLE_RMS),
+        ("figures/fig_cross_dataset.py", "--scores", *keyed_args(inputs / "scores", SINGLE_RMS),
          "--focus", "harmless", "--output", *figure_paths(out / "fig1")),
-        ("fig_schemes.py", "--metrics", inputs / "metrics.csv", "--sources", *SOURCES, "--mix", MIX,
+        ("figures/fig_schemes.py", "--metrics", inputs / "metrics.csv", "--sources", *SOURCES, "--mix", MIX,
          "--ece-bins", 10, "--accuracy-output", *figure_paths(out / "fig3"), "--ece-output", *figure_paths(out / "fig4")),
-        ("fig_reward_differences.py", "--scores", *keyed_args(inputs / "scores", SCHEMES), "--mix", MIX,
+        ("figures/fig_reward_differences.py", "--scores", *keyed_args(inputs / "scores", SCHEMES), "--mix", MIX,
          "--focus", *FOCUS, "--fig5-output", *figure_paths(out / "fig5"), "--fig8-output", *figure_paths(out / "fig8"),
          "--fig9-output", *figure_paths(out / "fig9")),
-        ("fig_reliability.py", "--scores", *keyed_args(inputs / "scores", SCHEMES),
+        ("figures/fig_reliability.py", "--scores", *keyed_args(inputs / "scores", SCHEMES),
          "--bins", 10, "--output", *figure_paths(out / "reliability")),
-        ("fig_ksweep.py", "--ksweep", f"primary={inputs / 'ksweep.csv'}", "--output", *figure_paths(out / "fig6")),
+        ("figures/fig_ksweep.py", "--ksweep", f"primary={inputs / 'ksweep.csv'}", "--output", *figure_paths(out / "fig6")),
     ]
     # Started together: the scripts are independent, and their start-up dominates.
     processes = [subprocess.Popen(command(*script), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -151,7 +155,7 @@ def test_cross_dataset_heatmap_annotates_the_metric_accuracies(inputs):
 
 
 def test_scheme_bars_are_the_metric_values(inputs):
-    module = load_script("fig_schemes")
+    module = load_script("figures/fig_schemes")
     frame = pd.read_csv(inputs / "metrics.csv")
     for column in ("accuracy", "ece_10"):
         values = module.scheme_values(frame, SOURCES, MIX, column, inputs / "metrics.csv")
@@ -166,7 +170,7 @@ def test_scheme_bars_are_the_metric_values(inputs):
 def test_scheme_bars_name_a_missing_row(inputs, tmp_path):
     frame = pd.read_csv(inputs / "metrics.csv")
     frame[~((frame.scheme == names.more(MIX)) & (frame.test_source == "webgpt"))].to_csv(tmp_path / "m.csv", index=False)
-    result = run_script("fig_schemes.py", "--metrics", tmp_path / "m.csv", "--sources", *SOURCES, "--mix", MIX,
+    result = run_script("figures/fig_schemes.py", "--metrics", tmp_path / "m.csv", "--sources", *SOURCES, "--mix", MIX,
                         "--accuracy-output", *figure_paths(tmp_path / "a"), "--ece-output", *figure_paths(tmp_path / "e"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'm.csv'}: no accuracy for scheme {names.more(MIX)} on test source webgpt" in result.stderr
@@ -199,7 +203,7 @@ def test_fig8_fliers_are_the_outlier_tables_outliers(inputs):
 
 def test_reliability_points_are_the_reliability_table(inputs):
     scores = plotting.load_scores(score_paths(inputs / "scores", SCHEMES))
-    fig = load_script("fig_reliability").plot(scores, SCHEMES, SOURCES, 10)
+    fig = load_script("figures/fig_reliability").plot(scores, SCHEMES, SOURCES, 10)
     assert len(fig.axes) == len(SCHEMES) * len(SOURCES)
     ece = pd.read_csv(inputs / "metrics.csv").set_index(["scheme", "test_source"])["ece_10"]
     for ax, (scheme, source) in zip(fig.axes, [(s, t) for s in SCHEMES for t in SOURCES]):
@@ -213,7 +217,7 @@ def test_reliability_points_are_the_reliability_table(inputs):
 
 def test_ksweep_draws_top_as_a_constant_and_a_line_per_scheme(inputs):
     sweep = pd.read_csv(inputs / "ksweep.csv")
-    fig = load_script("fig_ksweep").plot(sweep, "ece", inputs / "ksweep.csv")
+    fig = load_script("figures/fig_ksweep").plot(sweep, "ece", inputs / "ksweep.csv")
     assert [ax.get_title() for ax in fig.axes] == [names.source_label(s) for s in FOCUS]
     for ax, source in zip(fig.axes, FOCUS):
         lines = {line.get_label(): line for line in ax.get_lines()}
@@ -229,7 +233,7 @@ def test_missing_scores_file_is_one_clear_line(inputs, tmp_path):
     scores = tmp_path / "scores"
     shutil.copytree(inputs / "scores", scores)
     (scores / "single-webgpt" / "harmless.parquet").unlink()
-    result = run_script("fig_cross_dataset.py", "--scores", *keyed_args(scores, SINGLE_RMS),
+    result = run_script("figures/fig_cross_dataset.py", "--scores", *keyed_args(scores, SINGLE_RMS),
                         "--output", *figure_paths(tmp_path / "fig1"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip()

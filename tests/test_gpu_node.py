@@ -1,7 +1,7 @@
 """The GPU check as a stock CUDA node runs it (docs/gpu-check.md), as far as this machine can
 recreate one: `make wheelhouse` here, then a fresh virtual environment with this machine's torch, the
 oldest transformers pyproject.toml allows and only the stock image's other packages (no DeepSpeed,
-hjson or pydantic), no package registry, and scripts/gpu_node.sh running the check with --tiny.
+hjson or pydantic), no package registry, and scripts/benchmarks/gpu_node.sh running the check with --tiny.
 
 What differs from a real node: Python 3.11 here (torch has no Python 3.12 CPU wheel on this machine,
 so 3.12 is checked for installing the wheelhouse only) and torch 2.13.0 (2.11, the node's, cannot
@@ -95,7 +95,7 @@ def test_a_stock_node_runs_the_gpu_check_from_the_wheelhouse(wheelhouse, stock_p
     lacking = run([stock_python, "-c", code], env=env, cwd=tmp_path)
     assert lacking.stdout.strip() == "[]"
     before = freeze(stock_python)
-    result = run([REPO / "scripts" / "gpu_node.sh", "--tiny", "--threads", "1", "--output", output],
+    result = run([REPO / "scripts" / "benchmarks" / "gpu_node.sh", "--tiny", "--threads", "1", "--output", output],
                  env=env, cwd=tmp_path, timeout=900)
     versions = result.stdout.splitlines()[0]
     assert f"transformers {oldest_transformers()}," in versions and f"({target})" in versions, versions
@@ -125,7 +125,7 @@ def test_the_wheelhouse_installs_on_python_3_12(wheelhouse, tmp_path):
     run([python312, "-m", "venv", tmp_path / "venv"])
     python = tmp_path / "venv" / "bin" / "python"
     env = node_env(python, WHEELHOUSE=str(wheelhouse), GPU_NODE_DIR=str(tmp_path / "gpu-node"))
-    target = run([REPO / "scripts" / "gpu_node.sh", "--install-only"], env=env, cwd=tmp_path).stdout.strip()
+    target = run([REPO / "scripts" / "benchmarks" / "gpu_node.sh", "--install-only"], env=env, cwd=tmp_path).stdout.strip()
     code = ("import sys, hjson, pydantic, pydantic_core, msgpack, psutil, cpuinfo, einops, typing_inspection; "
             "assert sys.version_info[:2] == (3, 12); print(pydantic_core._pydantic_core.__file__)")
     imported = run([python, "-c", code], env={**env, "PYTHONPATH": target}, cwd=tmp_path).stdout

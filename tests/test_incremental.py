@@ -12,7 +12,7 @@ import re
 import pytest
 import yaml
 
-from more_lib import names
+from more_lib.core import names
 from tests.tiny_world import tiny_world
 from tests.workflow_run import SOURCES, snakemake
 
@@ -96,8 +96,8 @@ def test_a_bases_rm_setting_retrains_its_rms_but_not_the_lm_they_start_from(smok
 
 
 @pytest.mark.parametrize("script, expected", [
-    ("make_table2.py", {"table2"}),
-    ("score_rm.py", {*map(scores, SCHEMES), *EVALUATION}),
+    ("evaluate/make_table2.py", {"table2"}),
+    ("evaluate/score_rm.py", {*map(scores, SCHEMES), *EVALUATION}),
 ])
 def test_edited_script_reruns_the_rules_that_run_it_and_what_reads_their_outputs(smoke_run, script, expected):
     path = smoke_run.repo / "scripts" / script

@@ -18,9 +18,12 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from more_lib import judge, judge_api, judge_cache, names
-from more_lib.errors import ConfigError, DataError
-from more_lib.synthetic import oracle_reward
+from more_lib.core import names
+from more_lib.core.errors import ConfigError, DataError
+from more_lib.data.synthetic import oracle_reward
+from more_lib.judge import api as judge_api
+from more_lib.judge import cache as judge_cache
+from more_lib.judge import pairs as judge
 from tests import judge_server
 from tests.workflow_run import DEFAULT, snakemake
 
@@ -231,12 +234,12 @@ def test_backoff_is_exponential_jittered_and_capped():
 
 def cli(tmp_path, cfg, task="helpful", env_key=KEY, tag="run", wait=True, extra=(), a="sft", b="rjs",
         timeout_s=60):
-    """scripts/judge_pairs.py in tmp_path on the generations in tmp_path/{a} and tmp_path/{b}, into
+    """scripts/judge/judge_pairs.py in tmp_path on the generations in tmp_path/{a} and tmp_path/{b}, into
     tmp_path/{tag}."""
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     if env_key is not None:
         env[KEY_ENV] = env_key
-    command = [sys.executable, str(REPO / "scripts" / "judge_pairs.py"), "--a", str(tmp_path / a / "gen.jsonl"),
+    command = [sys.executable, str(REPO / "scripts" / "judge" / "judge_pairs.py"), "--a", str(tmp_path / a / "gen.jsonl"),
                "--b", str(tmp_path / b / "gen.jsonl"), "--task", task, "--judge", json.dumps(cfg),
                "--output", str(tmp_path / tag / f"{task}.jsonl"), "--ledger", str(tmp_path / tag / "ledger.csv"),
                *extra]

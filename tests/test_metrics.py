@@ -5,7 +5,7 @@ import torch
 from scipy.special import expit
 from torchmetrics.classification import BinaryCalibrationError
 
-from more_lib.metrics import (
+from more_lib.evaluate.metrics import (
     accuracy,
     both_orientations,
     calibration_errors,

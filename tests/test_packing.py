@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from more_lib import models, scoring, synthetic, train
+from more_lib.data import synthetic
+from more_lib.reward import models, scoring, train
 from tests.test_reward import BASE_CONFIG, CONFIG
 
 LLAMA_CONFIG = {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,

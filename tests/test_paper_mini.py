@@ -1,4 +1,4 @@
-"""The paper-mini hub (more_lib/paper_mini.py): every repository config/paper.yaml names, laid out as
+"""The paper-mini hub (more_lib/hub/paper_mini.py): every repository config/paper.yaml names, laid out as
 the local hub server serves it, read by the project's own converters and model loaders."""
 
 import hashlib
@@ -10,7 +10,11 @@ import torch
 import yaml
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from more_lib import hub, models, paper_mini, policy, prepare
+from more_lib.align import policy
+from more_lib.data import prepare
+from more_lib.hub import paper_mini
+from more_lib.hub import plan as hub
+from more_lib.reward import models
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())

@@ -1,5 +1,5 @@
 """The paper world as its users run it, at toy size: config/paper.yaml with config/paper-mini.yaml over
-it, its hub repositories written by scripts/make_paper_mini.py and served by a local hub
+it, its hub repositories written by scripts/hub/make_paper_mini.py and served by a local hub
 (tests/hub_server.py), the judge kind `openai` against a local OpenAI-compatible server, every job
 but the local rules an sbatch job on the real one-node SLURM cluster (tests/slurm_cluster.py).
 
@@ -46,7 +46,7 @@ def world(tmp_path_factory):
     """The hub's stand-ins for every repository config/paper.yaml names, and a working directory with
     the repository's config/ (the paper config names its ZeRO and prompt files relative to it)."""
     root = tmp_path_factory.mktemp("paper-mini")
-    subprocess.run([sys.executable, str(REPO / "scripts" / "make_paper_mini.py"), str(root / "hub-root")],
+    subprocess.run([sys.executable, str(REPO / "scripts" / "hub" / "make_paper_mini.py"), str(root / "hub-root")],
                    check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     shutil.copytree(REPO / "config", root / "work" / "config",
                     ignore=shutil.ignore_patterns("*.lock.json"))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from more_lib import progress
+from more_lib.core import progress
 from tests.test_reward import SETTINGS, run, train_command, world  # noqa: F401 (world is a fixture)
 
 LIVE = {**SETTINGS, "log_every": 3}  # checkpoints every 4 steps: rows reach the file before the first

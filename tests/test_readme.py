@@ -219,10 +219,20 @@ def test_every_repository_path_the_pages_name_exists():
 
 def test_every_script_and_module_the_pages_name_exists():
     names = {name for text in PAGES.values() for name in re.findall(r"(?<![\w./-])(\w+\.(?:py|sh|smk))\b", text)}
-    homes = ["scripts", "more_lib", "tests", "workflow/rules", "containers"]
-    assert not [name for name in names if not any((REPO / home / name).exists() for home in homes)]
-    modules = {name for text in PAGES.values() for name in re.findall(r"\bmore_lib\.(\w+)", text)}
-    assert modules and not [m for m in modules if not (REPO / "more_lib" / f"{m}.py").exists()]
+    homes = ["scripts", "more_lib", "tests", "workflow/rules", "containers"]  # a stage's folder included
+    assert not [name for name in names if not any(next((REPO / home).rglob(name), None) for home in homes)]
+    dotted = {name for text in PAGES.values() for name in re.findall(r"\bmore_lib\.(\w+(?:\.\w+)*)", text)}
+    assert dotted and not [name for name in dotted if not _names_a_module(name)]
+
+
+def _names_a_module(dotted):
+    """more_lib.<dotted> is a module or package, or an attribute of one (the last part)."""
+    parts = dotted.split(".")
+    for end in (len(parts), len(parts) - 1):
+        path = REPO.joinpath("more_lib", *parts[:end])
+        if end and (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
+            return True
+    return False
 
 
 def headings_slugs(text):

@@ -11,8 +11,11 @@ import sys
 import pytest
 import torch
 
-from more_lib import checkpoint, converters, data, io
-from more_lib.errors import DataError
+from more_lib.core import io
+from more_lib.core.errors import DataError
+from more_lib.data import converters
+from more_lib.data import records as data
+from more_lib.reward import checkpoint
 from tests import test_align, test_reward
 from tests.test_reward import REPO, kill_at_first_checkpoint, run, weights, world  # noqa: F401 (world is a fixture)
 
@@ -45,7 +48,7 @@ def test_the_fingerprint_names_what_changed(world, tmp_path):  # noqa: F811
     made = checkpoint.fingerprint(settings, [data])
     assert checkpoint.differences(made, checkpoint.fingerprint(settings, [data])) is None
     assert set(made) == {"arguments", "inputs", "code", "versions", "device", "ranks"}
-    assert "more_lib.checkpoint" in made["code"] and "script" in made["code"]
+    assert "more_lib.reward.checkpoint" in made["code"] and "script" in made["code"]
     data.write_text(data.read_text().replace("assistant", "assistent", 1))  # one word of the data
     assert checkpoint.differences(made, checkpoint.fingerprint(settings, [data])) == f"inputs.{data} changed"
     other = {**settings, "seed": 12, "settings": {"lr": 1e-3, "more": {"alpha": 0.5}}}
@@ -84,7 +87,7 @@ def test_a_hub_row_with_bytes_that_are_not_utf8_fails_naming_source_split_and_ro
 @pytest.mark.parametrize("damaged", ["state.pt", "fingerprint.json"])
 def test_a_checkpoint_that_does_not_load_is_discarded_and_training_starts_afresh(tmp_path, capsys, damaged):
     """Cut to half (a kill or a full disk while it was copied): before, every rerun failed on it forever."""
-    from more_lib import trainers
+    from more_lib.reward import trainers
     from tests.test_weighting import FINGERPRINT, _saved_more_run, _tiny_reward_model, _trainer
 
     _saved_more_run(tmp_path)

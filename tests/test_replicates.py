@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 
-from more_lib import names
+from more_lib.core import names
 from tests.workflow_run import SOURCES
 
 BASE = "tiny-s"

@@ -17,7 +17,11 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from more_lib import data, models, names, scoring, synthetic, tables
+from more_lib.core import names
+from more_lib.data import records as data
+from more_lib.data import synthetic
+from more_lib.evaluate import tables
+from more_lib.reward import models, scoring
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -45,7 +49,7 @@ def world(tmp_path_factory):
 
 
 def train_command(world, output, scheme="more", max_steps=None, launcher=(sys.executable,), settings=SETTINGS):
-    command = [*launcher, str(REPO / "scripts" / "train_rm.py"), "--base", json.dumps(world["base"]),
+    command = [*launcher, str(REPO / "scripts" / "reward" / "train_rm.py"), "--base", json.dumps(world["base"]),
                "--scheme", scheme, "--train", *map(str, world["files"]), "--settings", json.dumps(settings),
                "--seed", "11", "--output", str(output), "--checkpoint-dir", str(output) + ".ckpt"]
     return command + (["--max-steps", str(max_steps)] if max_steps else [])

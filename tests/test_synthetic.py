@@ -7,7 +7,8 @@ import pytest
 import yaml
 from transformers import AutoTokenizer
 
-from more_lib import models, synthetic
+from more_lib.data import synthetic
+from more_lib.reward import models
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "config.yaml").read_text())
 WORLD = CONFIG["synthetic"]

@@ -10,9 +10,10 @@ import pytest
 import yaml
 from scipy.special import expit
 
-from more_lib import synthetic, truth
-from more_lib.data import write_records
-from more_lib.errors import DataError
+from more_lib.core.errors import DataError
+from more_lib.data import synthetic
+from more_lib.data.records import write_records
+from more_lib.evaluate import truth
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -112,7 +113,7 @@ def test_truth_scripts_write_the_table_and_the_figure_as_the_workflow_runs_them(
             scores([r["id"] for r in part], np.random.default_rng(k).normal(size=len(part)), k).to_parquet(path)
             score_args.append(f"{scheme}:{source}={path}")
     out = tmp_path / "truth.csv"
-    run_script("make_truth.py", "--base", "b", "--scores", *score_args, "--tests", *tests, "--bins", 10, "--output", out)
+    run_script("evaluate/make_truth.py", "--base", "b", "--scores", *score_args, "--tests", *tests, "--bins", 10, "--output", out)
     table = pd.read_csv(out)
     measured = table[table["test_source"] == "helpful"]
     assert set(measured["scheme"]) == {"single-helpful", "single-webgpt", "multitask-all", "more-all", "top",
@@ -120,6 +121,6 @@ def test_truth_scripts_write_the_table_and_the_figure_as_the_workflow_runs_them(
     assert (measured["n_pairs"] == 80).all()
     assert table[table["test_source"] == "webgpt"]["note"].str.startswith("skipped").tolist() == [True]
     figure = [tmp_path / "truth.png", tmp_path / "truth.pdf"]
-    run_script("fig_truth.py", "--truth", out, "--mix", "all", "--output", *figure)
+    run_script("figures/fig_truth.py", "--truth", out, "--mix", "all", "--output", *figure)
     assert figure[0].read_bytes().startswith(b"\x89PNG") and figure[0].stat().st_size > 10_000
     assert figure[1].read_bytes().startswith(b"%PDF")

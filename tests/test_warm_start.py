@@ -1,4 +1,4 @@
-"""The warm-start server (more_lib.warm_start) through the real launcher: a job forked from it behaves
+"""The warm-start server (more_lib.core.warm_start) through the real launcher: a job forked from it behaves
 as `python SCRIPT` would, and anything that cannot use it falls back to a cold start."""
 
 import hashlib
@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from more_lib import warm_start
+from more_lib.core import warm_start
 from tests.workflow_run import DEFAULT, SMOKE, snakemake
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from more_lib.weighting import (
+from more_lib.reward.weighting import (
     head_gradients,
     min_norm_weights,
     more_weights,
@@ -191,7 +191,8 @@ FINGERPRINT = {"run": "resume on the model's device"}
 
 
 def _tiny_reward_model():
-    from more_lib import io, models
+    from more_lib.core import io
+    from more_lib.reward import models
 
     config = io.read_json(Path(__file__).resolve().parents[1] / "config" / "models" / "tiny-gpt-neox.json")
     tokenizer = models.train_word_tokenizer(["a b c"])
@@ -200,14 +201,14 @@ def _tiny_reward_model():
 
 
 def _trainer(model):
-    from more_lib import trainers
+    from more_lib.reward import trainers
 
     return trainers._Plain(model, torch.optim.AdamW(model.parameters(), lr=1e-3))
 
 
 def _saved_more_run(directory):
     """A plain-loop checkpoint at step 3 of a MORE run (on the CPU), with optimizer state."""
-    from more_lib import checkpoint
+    from more_lib.reward import checkpoint
 
     model = _tiny_reward_model()
     trainer = _trainer(model)
@@ -231,7 +232,7 @@ class _CpuClientState:
 
 
 def test_a_resumed_plain_run_has_its_momentum_and_optimizer_state_on_the_models_device(tmp_path):
-    from more_lib import trainers
+    from more_lib.reward import trainers
 
     momentum = _saved_more_run(tmp_path)
     trainer = _trainer(_tiny_reward_model().to("meta"))
@@ -243,7 +244,7 @@ def test_a_resumed_plain_run_has_its_momentum_and_optimizer_state_on_the_models_
 
 
 def test_a_resumed_deepspeed_client_state_follows_the_model_and_the_next_more_step_runs(tmp_path):
-    from more_lib import trainers
+    from more_lib.reward import trainers
 
     momentum = _saved_more_run(tmp_path)
     model = _tiny_reward_model().to("meta")

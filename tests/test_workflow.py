@@ -14,8 +14,8 @@ import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from more_lib import names
-from more_lib.data import read_records
+from more_lib.core import names
+from more_lib.data.records import read_records
 from tests import judge_server
 from tests.hub_fixtures import build_hub_mirror
 from tests.workflow_run import DEFAULT, PAPER, REPO, SMOKE, SOURCES, job_counts, snakemake

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import pytest
 
-from more_lib import warm_start
+from more_lib.core import warm_start
 from tests.opened_files import traced
 
 REPO = Path(__file__).resolve().parents[1]

@@ -58,7 +58,7 @@ use rule score_rm as score_rm_ablation with:
         rm=ABLATION_RM,
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         heldout=expand("results/data/{source}/heldout.jsonl", source=SOURCES),
-        code=code("score_rm.py"),
+        code=code("evaluate/score_rm.py"),
     output:
         tests=expand(f"{ABLATION_SCORES}/{{source}}.parquet", source=SOURCES, allow_missing=True),
         heldout=expand(
@@ -78,7 +78,7 @@ rule ablations_table:
         scores=lambda wildcards: [
             ablation_scores(wildcards.base, alpha, s) for alpha in ALPHAS for s in SOURCES
         ],
-        code=code("make_ablations.py"),
+        code=code("ablations/make_ablations.py"),
     output:
         "results/ablations/{base}.csv",
     log:
@@ -90,7 +90,7 @@ rule ablations_table:
         ece=TABLE2["ece"],
         tie_credit=TIE_CREDIT,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_ablations.py --base {wildcards.base:q} --rms {params.rms:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/ablations/make_ablations.py --base {wildcards.base:q} --rms {params.rms:q} --scores {params.scores:q}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
 
@@ -98,14 +98,14 @@ rule ablations_table:
 rule fig_ablations:
     input:
         table="results/ablations/{base}.csv",
-        code=code("fig_ablations.py"),
+        code=code("ablations/fig_ablations.py"),
     output:
         "results/ablations/{base}.png",
         "results/ablations/{base}.pdf",
     log:
         "results/logs/ablations/fig_{base}.log",
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_ablations.py --table {input.table:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/ablations/fig_ablations.py --table {input.table:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule ablations:

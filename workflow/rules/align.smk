@@ -35,7 +35,7 @@ rule pretrain_policy:
             "results/data/{source}/train.jsonl", source=POLICY.get("pretrain", {}).get("sources", [])
         ),
         zero=policy_zero_config(POLICY.get("pretrain", {})),
-        code=code("launch.py", "train_policy.py"),
+        code=code("launch.py", "align/train_policy.py"),
     output:
         directory("results/policy/base"),
     log:
@@ -60,7 +60,7 @@ rule sft_policy:
         policy_input("base"),
         pairs=alignment_files("train"),
         zero=policy_zero_config(ALIGN["sft"]),
-        code=code("launch.py", "train_policy.py"),
+        code=code("launch.py", "align/train_policy.py"),
     output:
         directory("results/policy/sft"),
     log:
@@ -86,7 +86,7 @@ rule rjs_policy:
         policy_input("base"),
         examples=rjs_examples,
         zero=policy_zero_config(ALIGN["rjs"]["training"]),
-        code=code("launch.py", "train_policy.py"),
+        code=code("launch.py", "align/train_policy.py"),
     output:
         directory("results/policy/{policy}"),
     log:
@@ -112,7 +112,7 @@ rule rjs_sample:
     input:
         policy_input("base"),
         prompts=alignment_files("train"),
-        code=code("rjs_sample.py"),
+        code=code("align/rjs_sample.py"),
     output:
         "results/rjs/samples.parquet",
     log:
@@ -128,7 +128,7 @@ rule rjs_sample:
         settings=json.dumps(ALIGN["rjs"], sort_keys=True),
         seed=config["seed"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_sample.py --policy {params.policy:q} --template {params.template:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/align/rjs_sample.py --policy {params.policy:q} --template {params.template:q}"
         " --prompts {input.prompts:q} --settings {params.settings:q} --seed {params.seed}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
 
@@ -137,7 +137,7 @@ rule rjs_score:
     input:
         rm="results/rm/{base}/{scheme}",
         samples="results/rjs/samples.parquet",
-        code=code("rjs_score.py"),
+        code=code("align/rjs_score.py"),
     output:
         f"{RJS_BY_RM}/scores.parquet",
     log:
@@ -150,7 +150,7 @@ rule rjs_score:
     params:
         settings=scoring_settings,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_score.py --rm {input.rm:q} --samples {input.samples:q} --settings {params.settings:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/align/rjs_score.py --rm {input.rm:q} --samples {input.samples:q} --settings {params.settings:q}"
         " --output {output:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -158,7 +158,7 @@ rule rjs_select:
     input:
         samples="results/rjs/samples.parquet",
         scores=f"{RJS_BY_RM}/scores.parquet",
-        code=code("rjs_select.py"),
+        code=code("align/rjs_select.py"),
     output:
         selected=f"{RJS_BY_RM}/selected.parquet",
         summary=f"{RJS_BY_RM}/selection.csv",
@@ -170,7 +170,7 @@ rule rjs_select:
             {s: config["sources"][s].get("drift", {}) for s in ALIGN["sources"]}, sort_keys=True
         ),
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/rjs_select.py --samples {input.samples:q} --scores {input.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/align/rjs_select.py --samples {input.samples:q} --scores {input.scores:q}"
         " --world {params.world:q} --drifts {params.drifts:q} --label {wildcards.base:q} {wildcards.scheme:q}"
         " --selected {output.selected:q} --summary {output.summary:q} > {log:q} 2>&1"
 
@@ -194,7 +194,7 @@ rule generate:
     input:
         lambda wildcards: policy_input(wildcards.policy),
         tests=alignment_files("test"),
-        code=code("generate.py"),
+        code=code("align/generate.py"),
     output:
         expand("results/generations/{{policy}}/{source}.jsonl", source=ALIGN["sources"]),
     log:
@@ -210,7 +210,7 @@ rule generate:
         settings=json.dumps(ALIGN["generation"], sort_keys=True),
         seed=config["seed"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/generate.py --policy {params.policy:q} --template {params.template:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/align/generate.py --policy {params.policy:q} --template {params.template:q}"
         " --tests {input.tests:q} --outputs {output:q} --settings {params.settings:q} --seed {params.seed}"
         " --threads {threads} > {log:q} 2>&1"
 
@@ -219,7 +219,7 @@ rule perplexity:
     input:
         lambda wildcards: policy_input(wildcards.policy),
         tests=alignment_files("test"),
-        code=code("perplexity.py"),
+        code=code("align/perplexity.py"),
     output:
         "results/ppl/{policy}.csv",
     log:
@@ -235,7 +235,7 @@ rule perplexity:
         settings=json.dumps(ALIGN["perplexity"], sort_keys=True),
         max_length=ALIGN["train"]["max_length"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/perplexity.py --policy {params.policy:q} --name {wildcards.policy:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/align/perplexity.py --policy {params.policy:q} --name {wildcards.policy:q}"
         " --template {params.template:q} --tests {input.tests:q} --settings {params.settings:q}"
         " --max-length {params.max_length} --output {output:q} --threads {threads} > {log:q} 2>&1"
 

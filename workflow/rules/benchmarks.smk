@@ -7,7 +7,7 @@ rule bench_reward:
         sorted({tokenizer for base in BASES for tokenizer in built_tokenizer(config["bases"][base])}),
         train=expand("results/data/{source}/train.{n}.jsonl", source=MIXES[MIX], n=RESAMPLE_N),
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
-        code=code("bench_reward.py"),
+        code=code("benchmarks/bench_reward.py"),
     output:
         overhead="results/benchmarks/more_overhead.csv",
         scoring="results/benchmarks/scoring.csv",
@@ -21,7 +21,7 @@ rule bench_reward:
         steps=config["benchmarks"]["steps"],
         rounds=config["benchmarks"]["rounds"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/bench_reward.py --bases {params.bases:q} --settings {params.settings:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/benchmarks/bench_reward.py --bases {params.bases:q} --settings {params.settings:q}"
         " --train {input.train:q} --tests {input.tests:q} --seed {params.seed} --threads {threads}"
         " --steps {params.steps} --rounds {params.rounds}"
         " --overhead-csv {output.overhead:q} --scoring-csv {output.scoring:q} > {log:q} 2>&1"
@@ -35,7 +35,7 @@ rule bench_gpu:
         models=[str(REPO / "config" / "models" / f"{name}.json") for name in ["pythia-1.4b", "llama-7b"]],
         deepspeed=[str(REPO / "config" / "deepspeed" / f"{name}.json") for name in ["zero2", "paper_offload"]],
         paper=str(REPO / "config" / "paper.yaml"),  # the paper's RJS sampling settings
-        code=code("bench_gpu.py"),
+        code=code("benchmarks/bench_gpu.py"),
     output:
         "results/benchmarks/gpu.csv",
     log:
@@ -45,4 +45,4 @@ rule bench_gpu:
         gpu=1,
         runtime=15,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/bench_gpu.py --output {output:q} --threads {threads} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/benchmarks/bench_gpu.py --output {output:q} --threads {threads} > {log:q} 2>&1"

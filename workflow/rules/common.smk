@@ -20,7 +20,8 @@ SCRIPTS = REPO / "scripts"
 # environment locally, through sbatch (--export=ALL) and in Apptainer.
 sys.path.insert(0, str(REPO))
 os.environ.update(PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
-from more_lib import config_check, hub, names  # noqa: E402
+from more_lib.core import config_check, names  # noqa: E402
+from more_lib.hub import plan as hub
 
 # Snakemake reads a nested `--config` value with YAML's BaseLoader, every leaf a string (replicates=
 # '{seeds: [1, 2]}' gives seeds ['1', '2']): a value it read as a mapping or a list is read again as a
@@ -232,7 +233,7 @@ def train_policy(data):
     """The one command of every causal-LM training rule (base LMs, policies); `data` says what it trains on."""
     return " ".join(
         [
-            "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/train_policy.py --policy {params.policy:q}",
+            "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/align/train_policy.py --policy {params.policy:q}",
             data,
             "--settings {params.settings:q} --seed {params.seed} --output {output:q}",
             "--checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1",

@@ -39,7 +39,7 @@ rule data:
 rule prepare_source:
     input:
         source_files,
-        code=code("prepare_data.py"),
+        code=code("data/prepare_data.py"),
     output:
         train="results/data/{source}/train.jsonl",
         test="results/data/{source}/test.jsonl",
@@ -53,7 +53,7 @@ rule prepare_source:
         world=world_spec,
         seed=config["seed"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/prepare_data.py --source {wildcards.source:q} --spec {params.spec:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data/prepare_data.py --source {wildcards.source:q} --spec {params.spec:q}"
         " --world {params.world:q} --seed {params.seed} --train {output.train:q} --test {output.test:q}"
         " --report {output.report:q}"
         " > {log:q} 2>&1"
@@ -62,7 +62,7 @@ rule prepare_source:
 rule holdout_source:
     input:
         train="results/data/{source}/train.jsonl",
-        code=code("holdout_data.py"),
+        code=code("data/holdout_data.py"),
     output:
         rest="results/data/{source}/train.rest.jsonl",
         heldout="results/data/{source}/heldout.jsonl",
@@ -72,7 +72,7 @@ rule holdout_source:
         n=config["calibration"]["heldout"],
         seed=config["seed"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/holdout_data.py --input {input.train:q} --n {params.n} --seed {params.seed}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data/holdout_data.py --input {input.train:q} --n {params.n} --seed {params.seed}"
         " --rest {output.rest:q} --heldout {output.heldout:q} > {log:q} 2>&1"
 
 
@@ -80,7 +80,7 @@ rule resample_source:
     input:
         train="results/data/{source}/train.rest.jsonl",
         heldout="results/data/{source}/heldout.jsonl",
-        code=code("resample_data.py"),
+        code=code("data/resample_data.py"),
     output:
         records="results/data/{source}/train.{n}.jsonl",
         summary="results/data/{source}/train.{n}.json",
@@ -91,7 +91,7 @@ rule resample_source:
     params:
         seed=config["seed"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/resample_data.py --input {input.train:q} --n {wildcards.n:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data/resample_data.py --input {input.train:q} --n {wildcards.n:q}"
         " --seed {params.seed} --output {output.records:q} --summary {output.summary:q}"
         " --heldout {input.heldout:q} > {log:q} 2>&1"
 
@@ -110,7 +110,7 @@ rule data_report:
         prepared=expand("results/data/{source}/prepare.json", source=SOURCES),
         resampled=expand("results/data/{source}/train.{n}.json", source=SOURCES, n=RESAMPLE_N),
         lock=[HUB_LOCK] if source_repositories() else [],
-        code=code("data_report.py"),
+        code=code("data/data_report.py"),
     output:
         report("results/data/report.csv", caption="../report/data_report.rst", category="Data"),
     log:
@@ -121,7 +121,7 @@ rule data_report:
         paper_counts=json.dumps(config.get("paper_counts", {}), sort_keys=True),
         repositories=json.dumps(source_repositories(), sort_keys=True),
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data_report.py --prepared {input.prepared:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data/data_report.py --prepared {input.prepared:q}"
         " --resampled {input.resampled:q} --paper-counts {params.paper_counts:q}"
         " --lock {input.lock:q} --repositories {params.repositories:q} --output {output:q} > {log:q} 2>&1"
 
@@ -129,7 +129,7 @@ rule data_report:
 rule build_tokenizer:
     input:
         corpus=expand("results/data/{source}/train.jsonl", source=SOURCES),
-        code=code("build_tokenizer.py"),
+        code=code("data/build_tokenizer.py"),
     output:
         directory("results/tokenizer"),
     log:
@@ -139,5 +139,5 @@ rule build_tokenizer:
     params:
         min_frequency=config.get("tokenizer", {}).get("min_frequency", 1),
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/build_tokenizer.py --inputs {input.corpus:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/data/build_tokenizer.py --inputs {input.corpus:q}"
         " --min-frequency {params.min_frequency} --output-dir {output:q} > {log:q} 2>&1"

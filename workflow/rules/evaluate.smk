@@ -7,7 +7,7 @@ rule score_rm:
         rm="results/{rep}rm/{base}/{scheme}",
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         heldout=expand("results/data/{source}/heldout.jsonl", source=SOURCES),
-        code=code("score_rm.py"),
+        code=code("evaluate/score_rm.py"),
     output:
         tests=expand("results/{{rep}}scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
         heldout=expand("results/{{rep}}heldout_scores/{{base}}/{{scheme}}/{source}.parquet", source=SOURCES),
@@ -21,7 +21,7 @@ rule score_rm:
     params:
         settings=scoring_settings,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/score_rm.py --rm {input.rm:q} --inputs {input.tests:q} {input.heldout:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/score_rm.py --rm {input.rm:q} --inputs {input.tests:q} {input.heldout:q}"
         " --outputs {output.tests:q} {output.heldout:q}"
         " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
@@ -30,7 +30,7 @@ rule evaluate_rm:
     input:
         scores=score_files(TABLE2_SCHEMES, SOURCES, root="results/{rep}scores"),
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),  # response lengths: the length bias
-        code=code("evaluate_rm.py"),
+        code=code("evaluate/evaluate_rm.py"),
     output:
         "results/{rep}metrics/{base}.csv",
     log:
@@ -43,7 +43,7 @@ rule evaluate_rm:
         bins=config["evaluation"]["bins"],
         tie_credit=TIE_CREDIT,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/evaluate_rm.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --tests {params.tests:q} --bins {params.bins} --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
 
@@ -51,7 +51,7 @@ rule evaluate_rm:
 rule table2:
     input:
         metrics=expand("results/metrics/{base}.csv", base=BASES),
-        code=code("make_table2.py"),
+        code=code("evaluate/make_table2.py"),
     output:
         csv=report("results/table2.csv", caption="../report/table2.rst", category="Tables"),
         markdown="results/table2.md",
@@ -64,7 +64,7 @@ rule table2:
         ece_bins=TABLE2["ece_bins"],
         ece=TABLE2["ece"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table2.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/make_table2.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output.csv:q} --markdown {output.markdown:q}"
         " > {log:q} 2>&1"
 
@@ -75,7 +75,7 @@ SEED_METRICS, SEED_METRIC_KEYS = across_replicates("results/{prefix}metrics/{bas
 rule table2_seeds:
     input:
         metrics=SEED_METRICS,
-        code=code("make_table2_seeds.py"),
+        code=code("evaluate/make_table2_seeds.py"),
     output:
         report("results/table2_seeds.csv", caption="../report/table2_seeds.rst", category="Tables"),
     log:
@@ -86,14 +86,14 @@ rule table2_seeds:
         ece_bins=TABLE2["ece_bins"],
         ece=TABLE2["ece"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table2_seeds.py --metrics {params.metrics:q} --sources {SOURCES:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/make_table2_seeds.py --metrics {params.metrics:q} --sources {SOURCES:q}"
         " --mix {params.mix:q} --ece-bins {params.ece_bins} --ece {params.ece:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule outliers:
     input:
         scores=score_files(FOCUS_SCHEMES, ANALYSIS["focus"]),
-        code=code("make_outliers.py"),
+        code=code("evaluate/make_outliers.py"),
     output:
         csv=report(
             "results/outliers/{base}.csv",
@@ -110,7 +110,7 @@ rule outliers:
         factor=ANALYSIS["outlier_iqr"],
         ece_bins=TABLE2["ece_bins"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_outliers.py --base {wildcards.base:q} --scores {params.scores:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/make_outliers.py --base {wildcards.base:q} --scores {params.scores:q} --mix {params.mix:q}"
         " --iqr-factor {params.factor} --ece-bins {params.ece_bins}"
         " --output {output.csv:q} --markdown {output.markdown:q} > {log:q} 2>&1"
 
@@ -122,7 +122,7 @@ rule ksweep:
             ANALYSIS["focus"],
             root="results/{rep}scores",
         ),
-        code=code("make_ksweep.py"),
+        code=code("evaluate/make_ksweep.py"),
     output:
         report(
             "results/{rep}ksweep/{base}.csv",
@@ -140,7 +140,7 @@ rule ksweep:
         ece_bins=TABLE2["ece_bins"],
         tie_credit=TIE_CREDIT,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_ksweep.py --base {wildcards.base:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/make_ksweep.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --mixes {params.mixes:q} --ece-bins {params.ece_bins} --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
 
@@ -155,7 +155,7 @@ rule calibration:
     input:
         scores=score_files(TABLE2_SCHEMES, SOURCES),
         heldout=score_files(TABLE2_SCHEMES, SOURCES, root="results/heldout_scores"),
-        code=code("make_calibration.py"),
+        code=code("evaluate/make_calibration.py"),
     output:
         report(
             "results/calibration/{base}.csv",
@@ -172,7 +172,7 @@ rule calibration:
         ece_bins=TABLE2["ece_bins"],
         tie_credit=TIE_CREDIT,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_calibration.py --base {wildcards.base:q} --scores {params.scores:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/make_calibration.py --base {wildcards.base:q} --scores {params.scores:q}"
         " --heldout {params.heldout:q} --fits {params.fits:q} --ece-bins {params.ece_bins}"
         " --tie-credit {params.tie_credit} --output {output:q}"
         " > {log:q} 2>&1"
@@ -182,7 +182,7 @@ rule truth:
     input:
         scores=score_files(TABLE2_SCHEMES, SOURCES),
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
-        code=code("make_truth.py"),
+        code=code("evaluate/make_truth.py"),
     output:
         report(
             "results/truth/{base}.csv",
@@ -197,7 +197,7 @@ rule truth:
         tests=keyed("tests", SOURCES),
         bins=TABLE2["ece_bins"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_truth.py --base {wildcards.base:q} --scores {params.scores:q} --tests {params.tests:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/make_truth.py --base {wildcards.base:q} --scores {params.scores:q} --tests {params.tests:q}"
         " --bins {params.bins} --output {output:q} > {log:q} 2>&1"
 
 
@@ -229,7 +229,7 @@ rule claims:
         heldout=CLAIM_HELDOUT_FILES,
         tests=expand("results/data/{source}/test.jsonl", source=SOURCES),
         points="results/fig7_points.csv",
-        code=code("make_claims.py"),
+        code=code("evaluate/make_claims.py"),
     output:
         claims=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
         power="results/benchmarks/power.csv",
@@ -254,7 +254,7 @@ rule claims:
         resamples=ANALYSIS["bootstrap"],
         seed=config["seed"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_claims.py --scores {params.scores:q} --heldout {params.heldout:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/make_claims.py --scores {params.scores:q} --heldout {params.heldout:q}"
         " --tests {params.tests:q} --sources {SOURCES:q} --focus {params.focus:q} --mix {params.mix:q}"
         " --mix-sources {params.mix_sources:q} --ksweep {params.ksweep:q} --tolerance {params.tolerance}"
         " --ece-bins {params.ece_bins} --ece {params.ece:q} --tie-credit {params.tie_credit}"

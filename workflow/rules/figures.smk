@@ -40,7 +40,7 @@ rule figures:
 rule fig_cross_dataset:
     input:
         scores=score_files(FIG1_SCHEMES, SOURCES),
-        code=code("fig_cross_dataset.py"),
+        code=code("figures/fig_cross_dataset.py"),
     output:
         figure("fig1_cross_dataset"),
     log:
@@ -50,14 +50,14 @@ rule fig_cross_dataset:
         focus=ANALYSIS["focus"][-1],
         tie_credit=TIE_CREDIT,  # the paper's middle panel shows the harmless test set
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_cross_dataset.py --scores {params.scores:q} --focus {params.focus:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_cross_dataset.py --scores {params.scores:q} --focus {params.focus:q}"
         " --tie-credit {params.tie_credit} --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_schemes:
     input:
         metrics="results/metrics/{base}.csv",
-        code=code("fig_schemes.py"),
+        code=code("figures/fig_schemes.py"),
     output:
         accuracy=figure("fig3_accuracy"),
         ece=figure("fig4_ece"),
@@ -67,7 +67,7 @@ rule fig_schemes:
         mix=MIX,
         ece_bins=TABLE2["ece_bins"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_schemes.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_schemes.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --ece-bins {params.ece_bins} --accuracy-output {output.accuracy:q}"
         " --ece-output {output.ece:q} > {log:q} 2>&1"
 
@@ -75,7 +75,7 @@ rule fig_schemes:
 rule fig_reward_differences:
     input:
         scores=score_files(FIG5_SCHEMES, SOURCES),
-        code=code("fig_reward_differences.py"),
+        code=code("figures/fig_reward_differences.py"),
     output:
         fig5=figure("fig5_differences"),
         fig8=figure("fig8_outliers"),
@@ -88,7 +88,7 @@ rule fig_reward_differences:
         focus=ANALYSIS["focus"],
         factor=ANALYSIS["outlier_iqr"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_reward_differences.py --scores {params.scores:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_reward_differences.py --scores {params.scores:q} --mix {params.mix:q}"
         " --focus {params.focus:q} --iqr-factor {params.factor} --fig5-output {output.fig5:q}"
         " --fig8-output {output.fig8:q} --fig9-output {output.fig9:q} > {log:q} 2>&1"
 
@@ -98,7 +98,7 @@ rule fig_ksweep:
         tables=lambda wildcards: [
             f"results/{prefix}ksweep/{wildcards.base}.csv" for prefix in replicates(wildcards.base).values()
         ],
-        code=code("fig_ksweep.py"),
+        code=code("figures/fig_ksweep.py"),
     output:
         figure("fig6_ksweep"),
     log:
@@ -106,13 +106,13 @@ rule fig_ksweep:
     params:
         tables=keyed("tables", lambda wildcards: list(replicates(wildcards.base))),
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_ksweep.py --ksweep {params.tables:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_ksweep.py --ksweep {params.tables:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_reliability:
     input:
         scores=score_files(TABLE2_SCHEMES, SOURCES),
-        code=code("fig_reliability.py"),
+        code=code("figures/fig_reliability.py"),
     output:
         figure("reliability"),
     log:
@@ -121,20 +121,20 @@ rule fig_reliability:
         scores=keyed("scores", score_keys(TABLE2_SCHEMES, SOURCES)),
         bins=TABLE2["ece_bins"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_reliability.py --scores {params.scores:q} --bins {params.bins}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_reliability.py --scores {params.scores:q} --bins {params.bins}"
         " --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_lambda:
     input:
         rm=f"results/rm/{{base}}/{names.more(MIX)}",  # its train_log.csv
-        code=code("fig_lambda.py"),
+        code=code("figures/fig_lambda.py"),
     output:
         figure("fig_lambda"),
     log:
         "results/logs/figures/{base}/fig_lambda.log",
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_lambda.py --rm {input.rm:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_lambda.py --rm {input.rm:q} --output {output:q} > {log:q} 2>&1"
 
 
 def length_drifts():
@@ -147,7 +147,7 @@ def length_drifts():
 rule fig_length_bias:
     input:
         metrics="results/metrics/{base}.csv",
-        code=code("fig_length_bias.py"),
+        code=code("figures/fig_length_bias.py"),
     output:
         figure("fig_length_bias"),
     log:
@@ -156,7 +156,7 @@ rule fig_length_bias:
         mix=MIX,
         drift=length_drifts(),
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_length_bias.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_length_bias.py --metrics {input.metrics:q} --sources {SOURCES:q} --mix {params.mix:q}"
         " --length-drift {params.drift:q} --output {output:q} > {log:q} 2>&1"
 
 
@@ -167,7 +167,7 @@ rule fig_length_bias:
 rule fig_truth:
     input:
         truth="results/truth/{base}.csv",
-        code=code("fig_truth.py"),
+        code=code("figures/fig_truth.py"),
     output:
         figure("truth"),
     log:
@@ -175,17 +175,17 @@ rule fig_truth:
     params:
         mix=MIX,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_truth.py --truth {input.truth:q} --mix {params.mix:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_truth.py --truth {input.truth:q} --mix {params.mix:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule fig_claims:
     input:
         claims="results/claims.csv",
-        code=code("fig_claims.py"),
+        code=code("figures/fig_claims.py"),
     output:
         figure("claims_forest"),
     log:
         "results/logs/figures/{base}/claims_forest.log",
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/fig_claims.py --claims {input.claims:q} --base {wildcards.base:q} --output {output:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/figures/fig_claims.py --claims {input.claims:q} --base {wildcards.base:q} --output {output:q}"
         " > {log:q} 2>&1"

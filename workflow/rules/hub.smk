@@ -35,20 +35,20 @@ rule hub_fetch:
         pin=hub_pin,
         folder=lambda wildcards: f"{HUB_DIR}/{wildcards.repo}",
     shell:
-        "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub_fetch.py --repo {params.repo:q}"
+        "HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub/hub_fetch.py --repo {params.repo:q}"
         " --pin {params.pin:q} --folder {params.folder:q} --manifest {output:q} > {log:q} 2>&1"
 
 
 rule hub_lock:
     input:
         manifests=[hub_manifest(repo) for repo in HUB_REPOS],
-        code=code("hub_lock.py"),
+        code=code("hub/hub_lock.py"),
     output:
         HUB_LOCK,
     log:
         "results/logs/hub_lock.log",
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub_lock.py --manifests {input.manifests:q} --output {output:q} > {log:q} 2>&1"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub/hub_lock.py --manifests {input.manifests:q} --output {output:q} > {log:q} 2>&1"
 
 
 # No output: it runs whenever it is named, and writes the lock the next build fetches from.
@@ -57,4 +57,4 @@ rule hub_refresh:
         plan=json.dumps(HUB_REPOS, sort_keys=True),
         lock=HUB_LOCK,
     shell:
-        "HF_HUB_OFFLINE=0 python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub_lock.py --refresh {params.plan:q} --output {params.lock:q}"
+        "HF_HUB_OFFLINE=0 python {SCRIPTS:q}/launch.py {SCRIPTS:q}/hub/hub_lock.py --refresh {params.plan:q} --output {params.lock:q}"

@@ -1,7 +1,7 @@
 # Pairwise judging (Appendix D): MORE's policy against MultiTask's (Table 1), each K-sweep RJS
 # policy against SFT (Fig. 7); the oracle in the synthetic world, an OpenAI-compatible model in
 # the paper's. The API key is read from the environment by the judge script only: a dry run needs none.
-from more_lib.judge import check_config as check_judge_config
+from more_lib.judge.pairs import check_config as check_judge_config
 
 # Before any job: a judge job would otherwise meet a bad key (a missing `model`, a cache outside
 # results/) only after the policies it judges were trained.
@@ -22,7 +22,7 @@ rule judge:
         a="results/generations/{a}/{task}.jsonl",
         b="results/generations/{b}/{task}.jsonl",
         prompts=[JUDGE["prompts"]] if JUDGE["kind"] == "openai" else [],  # the templates it fills in; the oracle reads none
-        code=code("judge_pairs.py"),
+        code=code("judge/judge_pairs.py"),
     output:
         judgments=comparison_file("results/judgments", "jsonl"),
         ledger=comparison_file("results/judge/ledger", "csv"),
@@ -35,7 +35,7 @@ rule judge:
         world=json.dumps(config.get("synthetic", {}), sort_keys=True),
         drift=judged_drift,
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/judge_pairs.py --a {input.a:q} --b {input.b:q} --names {wildcards.a:q} {wildcards.b:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/judge/judge_pairs.py --a {input.a:q} --b {input.b:q} --names {wildcards.a:q} {wildcards.b:q}"
         " --task {wildcards.task:q} --judge {params.judge:q} --world {params.world:q} --drift {params.drift:q}"
         " --output {output.judgments:q} --ledger {output.ledger:q} > {log:q} 2>&1"
 
@@ -57,7 +57,7 @@ rule table1:
         metrics=expand("results/metrics/{base}.csv", base=BASES),
         ppl="results/ppl.csv",
         judgments=judgment_files(TABLE1_COMPARISONS[base] for base in BASES),
-        code=code("make_table1.py"),
+        code=code("judge/make_table1.py"),
     output:
         csv=report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
         markdown="results/table1.md",
@@ -69,7 +69,7 @@ rule table1:
         sources=ALIGN["sources"],
         ece_bins=TABLE2["ece_bins"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_table1.py --metrics {input.metrics:q} --ppl {input.ppl:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/judge/make_table1.py --metrics {input.metrics:q} --ppl {input.ppl:q}"
         " --judgments {params.judgments:q} --mix {params.mix:q} --sources {params.sources:q} --ece-bins {params.ece_bins}"
         " --output {output.csv:q} --markdown {output.markdown:q} > {log:q} 2>&1"
 
@@ -78,7 +78,7 @@ rule fig7:
     input:
         ksweep=expand("results/ksweep/{base}.csv", base=ALIGN["ksweep"]["bases"]),
         judgments=judgment_files((p, "sft") for p in FIG7_POLICIES),
-        code=code("make_fig7.py"),
+        code=code("judge/make_fig7.py"),
     output:
         figure=[
             report(
@@ -99,7 +99,7 @@ rule fig7:
         resamples=ANALYSIS["bootstrap"],
         seed=config["seed"],
     shell:
-        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/make_fig7.py --ksweep {input.ksweep:q} --judgments {params.judgments:q}"
+        "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/judge/make_fig7.py --ksweep {input.ksweep:q} --judgments {params.judgments:q}"
         " --schemes {params.schemes:q} --resamples {params.resamples} --seed {params.seed}"
         " --points {output.points:q} --correlation {output.correlation:q} --figure {output.figure:q}"
         " > {log:q} 2>&1"

@@ -46,7 +46,7 @@ rule pretrain_base:
         tokenizer=lambda wildcards: built_tokenizer(config["bases"][wildcards.base]),
         pairs=base_lm_pairs,
         zero=lambda wildcards: zero_config(json.loads(base_lm_settings(wildcards)), base_gpus(wildcards)),
-        code=code("launch.py", "train_policy.py"),
+        code=code("launch.py", "align/train_policy.py"),
     output:
         directory(lm_folder("{base}")),
     log:
@@ -70,7 +70,7 @@ rule train_rm:
         base_inputs,
         train=scheme_train_files,
         zero=lambda wildcards: zero_config(json.loads(reward_settings(wildcards)), base_gpus(wildcards)),
-        code=code("launch.py", "train_rm.py"),
+        code=code("launch.py", "reward/train_rm.py"),
     output:
         directory("results/{rep}rm/{base}/{scheme}"),
     log:
@@ -89,6 +89,6 @@ rule train_rm:
         seed=replicate_seed,
         checkpoints="results/checkpoints/{rep}rm/{base}/{scheme}",
     shell:
-        "python {SCRIPTS:q}/launch.py --cpu-ranks {params.cpu_ranks} {SCRIPTS:q}/train_rm.py --base {params.base:q} {params.init:q}"
+        "python {SCRIPTS:q}/launch.py --cpu-ranks {params.cpu_ranks} {SCRIPTS:q}/reward/train_rm.py --base {params.base:q} {params.init:q}"
         " --scheme {params.kind:q} --train {input.train:q} --settings {params.settings:q} --seed {params.seed}"
         " --output {output:q} --checkpoint-dir {params.checkpoints:q} --threads {threads} > {log:q} 2>&1"

@@ -1,0 +1,1 @@
+"""The ablations: MORE's momentum and the statistics of its lambda."""

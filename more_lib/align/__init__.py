@@ -1,0 +1,1 @@
+"""The align stage: the policy language model and rejection sampling."""

@@ -1,0 +1,1 @@
+"""The benchmarks: timing helpers, the DAG benchmark and the GPU check."""

@@ -1,0 +1,1 @@
+"""The figures stage: what every figure shares."""

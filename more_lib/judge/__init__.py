@@ -1,0 +1,1 @@
+"""The judge stage: pairwise judging, the OpenAI-compatible endpoint and its answer cache."""

@@ -1,0 +1,1 @@
+"""The reward stage: models, the training loop and its trainers, MORE's weighting, checkpoints, scoring."""
