@@ -13,7 +13,7 @@
 # Environment: PYTHON (default python3), WHEELHOUSE (default ./wheelhouse), GPU_NODE_DIR (the folder).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 python=${PYTHON:-python3}
 wheelhouse=${WHEELHOUSE:-$repo/wheelhouse}
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
