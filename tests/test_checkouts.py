@@ -22,7 +22,11 @@ if "snakemake" not in _sys.modules and _os.environ.get("MORE_IMPORT_LOG"):
 
 
 def copy_checkout(target):
-    ignored = shutil.ignore_patterns(".venv", "results", ".snakemake", "hub", ".git", "__pycache__", "*.egg-info")
+    anywhere = shutil.ignore_patterns(".venv", "results", ".snakemake", ".git", "__pycache__", "*.egg-info")
+
+    def ignored(folder, names):  # the hub snapshots at the root, not the hub stage's code
+        return set(anywhere(folder, names)) | ({"hub"} & set(names) if Path(folder) == REPO else set())
+
     shutil.copytree(REPO, target, ignore=ignored)
     with open(target / "more_lib" / "__init__.py", "a") as init:
         init.write(MARK)

@@ -51,7 +51,7 @@ def test_paper_dag_dry_runs_through_the_slurm_profile(tmp_path):
         assert resources["gpu"] == "8" and int(resources["mem_mb"]) >= 128000 and int(resources["runtime"]) >= 720
         assert resources["slurm_partition"].startswith("EDIT") and resources["cpus_per_gpu"] == "8"
         # torchrun on the allocated GPUs, through the launcher.
-        assert re.search(r"^Shell command: python \S+/scripts/launch\.py --cpu-ranks 1 \S+/scripts/train_rm\.py ", block,
+        assert re.search(r"^Shell command: python \S+/scripts/launch\.py --cpu-ranks 1 \S+/scripts/reward/train_rm\.py ", block,
                          re.MULTILINE), block
     # Sub-minute CPU jobs run on the submitting node, never in the queue; GPU and training jobs do not.
     local = set(re.search(r"^Local rules \(run by snakemake itself, never submitted to a cluster\): (.*)$", output,
@@ -106,7 +106,7 @@ def lints(output):
         header = re.match(r"Lints for (?:rule (\w+) \(|snakefile (\S+):)", line)
         if header:
             where = header[1] or Path(header[2]).name
-        item = re.match(r"    \* (.*?):?$", line)
+        item = re.match(r"    \* (.*?)(?: in line \d+\.)?:?$", line)
         if item and where:
             found.append((item[1], where))
     return found
