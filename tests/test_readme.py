@@ -226,13 +226,14 @@ def test_every_script_and_module_the_pages_name_exists():
 
 
 def _names_a_module(dotted):
-    """more_lib.<dotted> is a module or package, or an attribute of one (the last part)."""
-    parts = dotted.split(".")
-    for end in (len(parts), len(parts) - 1):
-        path = REPO.joinpath("more_lib", *parts[:end])
-        if end and (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
-            return True
-    return False
+    """more_lib.<dotted> is a module or package, or a function, class or constant defined in one."""
+    *package, last = dotted.split(".")
+    path = REPO.joinpath("more_lib", *package, last)
+    if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+        return True
+    module = REPO.joinpath("more_lib", *package).with_suffix(".py")
+    return bool(package) and module.is_file() and re.search(
+        rf"^(?:def |class )?{re.escape(last)}\b", module.read_text(), re.MULTILINE) is not None
 
 
 def headings_slugs(text):
