@@ -41,8 +41,9 @@ def test_paper_dag_dry_runs_through_the_slurm_profile(tmp_path):
     assert "Using profiles slurm and workflow specific profile" in output
     jobs = job_counts(output)
     print(f"{sum(jobs.values())} jobs: {jobs}")
-    # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5)
-    assert jobs["train_rm"] == jobs["score_rm"] == 4 * (1 + 5 + 2 * 4)
+    # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5); K = 2..4 scored on the focus sources alone
+    assert jobs["train_rm"] == jobs["score_rm"] + jobs["score_rm_focus"] == 4 * (1 + 5 + 2 * 4)
+    assert jobs["score_rm_focus"] == 4 * 2 * 3
     trainings = job_blocks(output, "train_rm")
     assert len(trainings) == jobs["train_rm"]
     for block in trainings:
@@ -57,7 +58,7 @@ def test_paper_dag_dry_runs_through_the_slurm_profile(tmp_path):
     local = set(re.search(r"^Local rules \(run by snakemake itself, never submitted to a cluster\): (.*)$", output,
                           re.MULTILINE)[1].split(", "))
     assert local == LOCAL_RULES, sorted(local ^ LOCAL_RULES)
-    assert not local & {"train_rm", "score_rm", "rjs_policy", "generate", "judge"}
+    assert not local & {"train_rm", "score_rm", "score_rm_focus", "rjs_policy", "generate", "judge"}
     # The hub stage fetches each of the 9 repositories the paper names, as local rules; it is part of
     # the DAG (not hidden behind it) and the only part that turns the network back on.
     assert jobs["hub_fetch"] == 9 and jobs["hub_lock"] == 1, jobs

@@ -240,7 +240,7 @@ def test_changing_mores_setting_reruns_mores_alignment_but_not_the_sampling(smok
     _, output = snakemake(workdir, "-n", "--configfile", DEFAULT, SMOKE, overlay, repo=repo)
     jobs = job_counts(output)
     # more-all and more-k2, of the primary run and of tiny-s's replicate seed (smoke.yaml); RJS aligns the primary's
-    assert jobs["train_rm"] == jobs["score_rm"] == 4
+    assert jobs["train_rm"] == 4 and jobs["score_rm"] == jobs["score_rm_focus"] == 2
     assert jobs["rjs_score"] == jobs["rjs_select"] == jobs["rjs_policy"] == 2
     assert jobs["generate"] == jobs["perplexity"] == 2 and jobs["table1"] == jobs["fig7"] == 1
     assert jobs["judge"] == 2 * 3  # MORE vs MultiTask, and the two K-sweep policies vs SFT
@@ -312,8 +312,12 @@ def test_paper_config_dry_run_lists_the_analyses_at_paper_scale(tmp_path):
     shutil.copytree(REPO / "config", tmp_path / "config")  # the ZeRO configs, relative to the working directory
     _, output = snakemake(tmp_path, "-n", f"--configfile={PAPER}", "figures", "claims")
     jobs = job_counts(output)
-    # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5): K = 5 is the mix "all"
-    assert jobs["train_rm"] == jobs["score_rm"] == 4 * (1 + 5 + 2 * 4)
+    # 4 bases x (raw, 5 single, MultiTask and MORE for K = 2..5): K = 5 is the mix "all"; the K-sweep's
+    # other mixes are scored on the focus sources alone
+    assert jobs["train_rm"] == jobs["score_rm"] + jobs["score_rm_focus"] == 4 * (1 + 5 + 2 * 4)
+    assert jobs["score_rm_focus"] == 4 * 2 * 3
+    assert "results/scores/llama-2-13b/more-k3/harmless.parquet" in output
+    assert "results/scores/llama-2-13b/more-k3/summ.parquet" not in output
     for rule in ["ksweep", "fig_cross_dataset", "fig_schemes", "fig_reward_differences", "fig_ksweep", "fig_reliability",
                  "fig_lambda", "fig_length_bias", "fig_truth"]:
         assert jobs[rule] == 4, rule

@@ -1,5 +1,6 @@
 """Model factory: tokenizers and reward models (policies come with the alignment stage)."""
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
@@ -65,9 +66,18 @@ def encode_texts(tokenizer, texts, max_length, packed=False):
     padding. Packed (padding-free): the texts one after another in one row, `input_ids` and
     `position_ids` [1, T] with positions restarting at each text, and `ends` [B], the index of each
     text's last token in that row."""
-    if not packed:
-        return dict(tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
-    return pack(tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
+    sequences = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    return pack(sequences) if packed else pad(sequences, tokenizer.pad_token_id)
+
+
+def pad(sequences, pad_token_id):
+    """Token id lists right-padded into one batch (see encode_texts): what tokenizer.pad returns,
+    built in one numpy pass instead of its per-row Python (a tenth of a scoring job's time)."""
+    lengths = np.array([len(ids) for ids in sequences])
+    attention_mask = np.arange(lengths.max(initial=0)) < lengths[:, None]
+    input_ids = np.full(attention_mask.shape, pad_token_id, dtype=np.int64)
+    input_ids[attention_mask] = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in sequences] or [[]])
+    return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask.astype(np.int64))}
 
 
 def pack(sequences):

@@ -23,7 +23,7 @@ def score_texts(model, tokenizer, texts, max_length, batch_size, bucketing=True,
     model.eval()
     for batch in tqdm(length_batches([len(e) for e in encoded], batch_size, bucketing), desc=desc, mininterval=5):
         ids = [encoded[i] for i in batch]
-        inputs = models.pack(ids) if packed else dict(tokenizer.pad({"input_ids": ids}, return_tensors="pt"))
+        inputs = models.pack(ids) if packed else models.pad(ids, tokenizer.pad_token_id)
         r, _ = models.rewards_and_features(model, device.inputs_for(model, inputs))
         rewards[batch] = r.float().cpu().numpy()
     return rewards

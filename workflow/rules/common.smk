@@ -103,6 +103,13 @@ MIXES = {**{mix: ANALYSIS["ksweep"][:k] for k, mix in KSWEEP.items()}, **config[
 TABLE2_SCHEMES = ["raw", *names.singles(SOURCES), names.multitask(MIX), names.more(MIX)]
 FOCUS_SCHEMES = [*names.singles(ANALYSIS["focus"]), names.multitask(MIX), names.more(MIX)]
 KSWEEP_SCHEMES = [names.mixed(kind, mix) for mix in KSWEEP.values() for kind in names.MIXED_KINDS]
+SCHEMES = [
+    "raw",
+    *names.singles(SOURCES),
+    *(names.mixed(kind, mix) for mix in MIXES for kind in names.MIXED_KINDS),
+]
+# The K-sweep RMs that are not also Table 2's: only their scores on the focus sources are read.
+KSWEEP_ONLY_SCHEMES = [scheme for scheme in KSWEEP_SCHEMES if scheme not in TABLE2_SCHEMES]
 
 
 REPLICATES = config["replicates"]
@@ -367,13 +374,7 @@ def alternatives(values):
 wildcard_constraints:
     source=alternatives(SOURCES),
     base=alternatives(BASES),
-    scheme=alternatives(
-        [
-            "raw",
-            *names.singles(SOURCES),
-            *(names.mixed(kind, mix) for mix in MIXES for kind in names.MIXED_KINDS),
-        ]
-    ),
+    scheme=alternatives(SCHEMES),
     policy=alternatives(POLICIES),
     a=alternatives(POLICIES),
     b=alternatives(POLICIES),

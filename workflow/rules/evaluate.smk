@@ -15,6 +15,8 @@ rule score_rm:
         "results/logs/score_rm/{rep}{base}/{scheme}.log",
     benchmark:
         "results/benchmarks/score_rm/{rep}{base}/{scheme}.tsv"
+    wildcard_constraints:
+        scheme=alternatives([scheme for scheme in SCHEMES if scheme not in KSWEEP_ONLY_SCHEMES]),
     threads: 1
     resources:
         **job_resources(base_block, training=False),
@@ -22,8 +24,21 @@ rule score_rm:
         settings=scoring_settings,
     shell:
         "python {SCRIPTS:q}/launch.py {SCRIPTS:q}/evaluate/score_rm.py --rm {input.rm:q} --inputs {input.tests:q} {input.heldout:q}"
-        " --outputs {output.tests:q} {output.heldout:q}"
-        " --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
+        " --outputs {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
+
+
+# The K-sweep's own mixes feed only Fig. 6 and the claims on the focus sources, and no temperature
+# is fitted for them: scored there alone (the same rewards, which depend on one file's texts only).
+use rule score_rm as score_rm_focus with:
+    input:
+        rm="results/{rep}rm/{base}/{scheme}",
+        tests=expand("results/data/{source}/test.jsonl", source=ANALYSIS["focus"]),
+        heldout=[],
+        code=code("evaluate/score_rm.py"),
+    output:
+        tests=expand("results/{{rep}}scores/{{base}}/{{scheme}}/{source}.parquet", source=ANALYSIS["focus"]),
+    wildcard_constraints:
+        scheme=alternatives(KSWEEP_ONLY_SCHEMES),
 
 
 rule evaluate_rm:
