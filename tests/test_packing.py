@@ -55,17 +55,20 @@ def test_packing_keeps_attention_within_each_text(world):
 
 @pytest.mark.parametrize("config", [BASE_CONFIG, LLAMA_CONFIG], ids=["gpt_neox", "llama"])
 @pytest.mark.parametrize("scheme", ["multitask", "more"])
-def test_packed_training_step_equals_padded(world, config, scheme):
-    """Loss, per-source losses, MORE's λ and every parameter's gradient of one training step."""
+@pytest.mark.parametrize("layout", [{"packed": True}, {"buckets": 3}], ids=["packed", "bucketed"])
+def test_packed_or_bucketed_training_step_equals_padded(world, config, scheme, layout):
+    """Loss, per-source losses, MORE's λ and every parameter's gradient of one training step: padding-free,
+    or in length buckets (models.bucket: the rows must come back in input order, chosen before rejected)."""
     settings = {**CONFIG["reward"], "max_length": 96}
     indices = [list(range(8))] * len(SOURCES)
     results = {}
-    for packed in (False, True):
+    for other in (False, True):
         model, tokenizer = reward_model(world, config)
-        batch = train.encode_step(tokenizer, world["records"], indices, settings["max_length"], packed=packed)
+        batch = train.encode_step(tokenizer, world["records"], indices, settings["max_length"], **(layout if other else {}))
+        assert ("buckets" in batch) == (other and "buckets" in layout)
         loss, row = train.train_step(model, batch, list(SOURCES), scheme, {}, settings)
         loss.backward()
-        results[packed] = loss.detach(), row, {name: p.grad for name, p in model.named_parameters()}
+        results[other] = loss.detach(), row, {name: p.grad for name, p in model.named_parameters()}
     (loss_padded, row_padded, grads_padded), (loss_packed, row_packed, grads_packed) = results[False], results[True]
     torch.testing.assert_close(loss_packed, loss_padded, **TOLERANCE)
     assert row_packed.keys() == row_padded.keys()

@@ -67,10 +67,12 @@ def autocast():
 def inputs_for(model, batch):
     """Token ids, masks, labels (a tuple or a mapping such as a tokenizer's output) on the model's
     device. A DeepSpeed engine and a Hugging Face model both have `.device`."""
-    device = model.device
     if isinstance(batch, Mapping):
-        return {key: value.to(device) for key, value in batch.items()}
-    return tuple(t.to(device) for t in batch)
+        return {key: inputs_for(model, value) if isinstance(value, list) else value.to(model.device)
+                for key, value in batch.items()}
+    if isinstance(batch, list):  # a bucketed batch's padded batches (models.bucket)
+        return [inputs_for(model, part) for part in batch]
+    return tuple(t.to(model.device) for t in batch)
 
 
 def synchronize():

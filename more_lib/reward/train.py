@@ -26,13 +26,14 @@ def step_plan(num_pairs, pairs_per_source, seed, sources):
     return [[order[s * pairs_per_source:(s + 1) * pairs_per_source] for order in orders] for s in range(steps)]
 
 
-def encode_step(tokenizer, records_by_source, indices, max_length, rank=0, world=1, packed=False):
-    """This rank's pairs as one batch (models.encode_texts, padded or packed): chosen texts first,
-    then rejected; and `source`, each pair's source."""
+def encode_step(tokenizer, records_by_source, indices, max_length, rank=0, world=1, packed=False, buckets=1):
+    """This rank's pairs as one batch (models.encode_texts, padded, bucketed or packed): chosen texts
+    first, then rejected; and `source`, each pair's source."""
     pairs = [(k, records[i]) for k, (records, idx) in enumerate(zip(records_by_source, indices))
              for i in idx[rank::world]]
     texts = [r["prompt"] + r[side] for side in ("chosen", "rejected") for _, r in pairs]
-    return {**models.encode_texts(tokenizer, texts, max_length, packed), "source": torch.tensor([k for k, _ in pairs])}
+    return {**models.encode_texts(tokenizer, texts, max_length, packed, buckets),
+            "source": torch.tensor([k for k, _ in pairs])}
 
 
 def _all_reduce_mean(tensor):
@@ -106,7 +107,8 @@ def train_reward_model(model, tokenizer, records_by_source, scheme, settings, se
         began = time.perf_counter()
         batch = device.inputs_for(trainer.model, encode_step(tokenizer, records_by_source, plan[step],
                                                              settings["max_length"], rank, world,
-                                                             settings.get("packed", False)))
+                                                             settings.get("packed", False),
+                                                             settings.get("length_buckets", 1)))
         row, grad_norm = optimise_step(trainer, batch, sources, scheme, more_state, settings)
         stop_if_diverged(step + 1, settings, {**{f"the loss of {name}": row[f"loss_{name}"] for name in sources},
                                               **{f"λ of {name}": row[f"lambda_{name}"] for name in sources},
