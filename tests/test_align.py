@@ -46,6 +46,24 @@ def test_examples_mask_the_prompt_and_learn_the_response_and_eos(tokenizer):
     assert short_ids == ids[-5:] and short_labels == labels[-5:]  # cut from the left: the response stays
 
 
+def test_bucketed_token_losses_equal_one_padded_batch(world, tokenizer):  # noqa: F811
+    """Summed NLL, token count and every gradient, in length buckets against one batch."""
+    records = [json.loads(line) for line in world["files"][0].read_text().splitlines()][:12]
+    examples = [policy.example_ids(tokenizer, r["prompt"], r[side], 64) for r in records for side in ("chosen", "rejected")]
+    assert len({len(ids) for ids, _ in examples}) > 1  # one batch does pad
+    results = []
+    for buckets in (1, 3):
+        model = policy.build_policy(dict(POLICY, tokenizer=world["base"]["tokenizer"]), tokenizer, seed=3)
+        nll, tokens = policy.bucketed_token_losses(model, tokenizer, examples, buckets)
+        nll.backward()
+        results.append((nll.detach(), tokens, {name: p.grad for name, p in model.named_parameters()}))
+    (nll_one, tokens_one, grads_one), (nll_bucketed, tokens_bucketed, grads_bucketed) = results
+    assert tokens_bucketed == tokens_one
+    torch.testing.assert_close(nll_bucketed, nll_one, rtol=1e-6, atol=1e-4)
+    for name, grad in grads_one.items():
+        torch.testing.assert_close(grads_bucketed[name], grad, rtol=0, atol=1e-5, msg=name)
+
+
 @pytest.mark.slow  # real training runs, killed and resumed
 def test_policy_training_learns_and_resumes_after_kill_with_the_same_weights(world, tmp_path):  # noqa: F811
     run(train_command(world, tmp_path / "straight"))

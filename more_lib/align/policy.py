@@ -66,6 +66,17 @@ def collate(tokenizer, examples):
     return input_ids, mask, labels
 
 
+def bucketed_token_losses(model, tokenizer, examples, buckets=1):
+    """token_losses of (ids, labels) examples, summed over `buckets` batches of similar length, each
+    padded to its own longest (the same sums, less padding: as models.bucket for reward models);
+    with 1, one batch in the examples' order."""
+    lengths = [len(ids) for ids, _ in examples]
+    parts = length_batches(lengths, -(-len(examples) // buckets)) if buckets > 1 else [range(len(examples))]
+    losses = [token_losses(model, *device.inputs_for(model, collate(tokenizer, [examples[i] for i in part])))
+              for part in parts]
+    return sum(nll for nll, _ in losses), sum(tokens for _, tokens in losses)
+
+
 def token_losses(model, input_ids, attention_mask, labels):
     """Summed negative log-likelihood of the labelled tokens, and their number (no KV cache built)."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1].float()

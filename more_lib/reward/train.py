@@ -140,9 +140,10 @@ def train_policy(model, tokenizer, examples, settings, seed, checkpoint_dir, max
     trainer.model.train()
     for step in range(start, min(len(plan), max_steps or len(plan))):
         began = time.perf_counter()
-        batch = policy.collate(tokenizer, [examples[i] for i in plan[step][rank::world]])
         with trainer.precision():
-            nll, tokens = policy.token_losses(trainer.model, *device.inputs_for(trainer.model, batch))
+            nll, tokens = policy.bucketed_token_losses(trainer.model, tokenizer,
+                                                       [examples[i] for i in plan[step][rank::world]],
+                                                       settings.get("length_buckets", 1))
         # the mean over the whole batch's tokens, whichever rank holds them: ranks' gradients are averaged
         seen = _all_reduce_mean(torch.stack([nll.detach().float(), tokens.float()]))
         grad_norm = trainer.backward_and_step(nll / seen[1].clamp(min=1))
