@@ -10,7 +10,7 @@ from tqdm import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from more_lib.core import device
-from more_lib.reward.scoring import length_batches
+from more_lib.reward.models import length_batches
 
 IGNORE = -100  # label of a position the loss skips (transformers' convention)
 

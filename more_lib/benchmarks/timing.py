@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from more_lib.core import device
-from more_lib.reward import scoring
+from more_lib.reward import models, scoring
 
 
 def timed(step, *args):
@@ -22,7 +22,7 @@ def padding_overhead(tokenizer, texts, settings):
     """Padded tokens over real tokens in plain batches: the most bucketing can save."""
     lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True,
                                                        max_length=settings["max_length"])["input_ids"]])
-    batches = scoring.length_batches(lengths, settings["score_batch_size"], bucketing=False)
+    batches = models.length_batches(lengths, settings["score_batch_size"], bucketing=False)
     return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
 
 

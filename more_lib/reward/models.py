@@ -83,13 +83,18 @@ def pad(sequences, pad_token_id):
     return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask.astype(np.int64))}
 
 
+def length_batches(lengths, batch_size, bucketing=True):
+    """Index batches; with bucketing, neighbours in length share a batch (little padding)."""
+    order = np.argsort(lengths, kind="stable") if bucketing else np.arange(len(lengths))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def bucket(sequences, pad_token_id, buckets):
-    """The texts sorted by length into `buckets` padded batches, each padded to its own longest
-    text, and `order`, which puts their rows back in input order. rewards_and_features runs them one
-    after another: the rewards of one padded batch (each text's forward sees only its own tokens)
-    for a fraction of the padding a batch of texts 14-54 tokens long carries (a third of a step)."""
-    order = np.argsort([len(ids) for ids in sequences], kind="stable")
-    parts = [part for part in np.array_split(order, buckets) if len(part)]
+    """The texts sorted by length into (at most) `buckets` padded batches, each padded to its own
+    longest text, and `order`, which puts their rows back in input order. rewards_and_features runs
+    them one after another: the rewards of one padded batch (each text's forward sees only its own
+    tokens) for a fraction of the padding a batch of texts 14-54 tokens long carries (a third of a step)."""
+    parts = length_batches([len(ids) for ids in sequences], -(-len(sequences) // buckets))
     return {"buckets": [pad([sequences[i] for i in part], pad_token_id) for part in parts],
             "order": torch.from_numpy(np.argsort(np.concatenate(parts), kind="stable"))}
 

@@ -9,19 +9,13 @@ from more_lib.core import device
 from more_lib.reward import models
 
 
-def length_batches(lengths, batch_size, bucketing=True):
-    """Index batches; with bucketing, neighbours in length share a batch (little padding)."""
-    order = np.argsort(lengths, kind="stable") if bucketing else np.arange(len(lengths))
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 @torch.inference_mode()
 def score_texts(model, tokenizer, texts, max_length, batch_size, bucketing=True, desc="scoring", packed=False):
     """The reward of each text, in input order; `packed`: each batch padding-free (models.encode_texts)."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     rewards = np.empty(len(encoded))
     model.eval()
-    for batch in tqdm(length_batches([len(e) for e in encoded], batch_size, bucketing), desc=desc, mininterval=5):
+    for batch in tqdm(models.length_batches([len(e) for e in encoded], batch_size, bucketing), desc=desc, mininterval=5):
         ids = [encoded[i] for i in batch]
         inputs = models.pack(ids) if packed else models.pad(ids, tokenizer.pad_token_id)
         r, _ = models.rewards_and_features(model, device.inputs_for(model, inputs))
